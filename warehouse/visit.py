@@ -1,0 +1,40 @@
+"""What the loader takes in: one `VisitInput` per input read or URL fetched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from parsers.record import ArticleRecord
+
+# What the reader/fetcher knows before the warehouse compares anything:
+# - parsed:       a record came out of the parser (loader decides created/changed/unchanged/redirected)
+# - parse_error:  bytes were read but no article came out (`error` says why; raw bytes are kept)
+# - not_modified: HTTP 304 to a conditional GET (no body, no parse)
+# - gone:         HTTP 404/410 for a known article address
+# - failed:       the fetch itself failed (timeouts, 5xx after retries, refused, too large, wrong type)
+# - listed:       a feed or listing page read fine (no article of its own; article_id is None)
+FetchStatus = Literal["parsed", "parse_error", "not_modified", "gone", "failed", "listed"]
+
+# Final outcomes written to visits.outcome.
+Outcome = Literal[
+    "created", "changed", "unchanged", "not_modified", "redirected", "gone", "failed", "parse_error", "listed"
+]
+
+
+@dataclass(slots=True)
+class VisitInput:
+    source: str
+    locator: str  # the URL fetched (final address after redirects) or the file path read
+    visited_at: datetime  # timezone-aware UTC
+    status: FetchStatus
+    record: ArticleRecord | None = None  # set when status == "parsed"
+    article_id: str | None = None  # known from the record, or derived from the URL when there is none
+    raw: bytes | None = None  # the body exactly as received/read; kept in raw_pages by sha256
+    error: str | None = None  # the reason, for parse_error/failed
+    requested_url: str | None = None  # the URL asked for, when it differs from `locator` (redirects)
+    http_status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
