@@ -1,0 +1,34 @@
+# Two commands do all set-up: `make run` (ingest the seeds) and `make test` (the whole suite).
+# Each creates the virtual environment on first use.
+VENV ?= .venv
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+
+# Tests start their own Prefect server and replica site on 127.0.0.1; keep Prefect's state out of $HOME.
+TEST_ENV := DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/kazinform ingest seeds/
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(TEST_ENV) $(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/parse.py
+	$(VENV)/bin/python benchmarks/load.py
+	$(VENV)/bin/python benchmarks/crawl.py
+
+clean:
+	rm -rf $(VENV) warehouse.duckdb warehouse.duckdb.wal

@@ -1,0 +1,65 @@
+"""Prefect flow: files → parse → warehouse. Wiring only; the work lives in flows.read and warehouse."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+
+from flows.progress import progress_bar
+from flows.read import batched, expand_inputs, read_visits
+from flows.summary import RunSummary
+from warehouse.db import open_reader, open_writer
+from warehouse.load import load_batch
+from warehouse.state import known_tags
+from warehouse.visit import VisitInput
+
+# Large enough that a task run (~25 ms against a server) is small next to parsing the batch.
+DEFAULT_BATCH_SIZE = 500
+
+
+@task(name="read-and-parse-files")
+def read_and_parse_files(paths: list[Path], tags_seen: frozenset[str]) -> list[VisitInput]:
+    return read_visits(paths, known_tags=tags_seen)
+
+
+@task(name="load-batch")
+def load_visits(warehouse_path: Path, run_id: str, visits: list[VisitInput]) -> list[str]:
+    with open_writer(warehouse_path) as connection:
+        return list(load_batch(connection, run_id, visits).outcomes)
+
+
+def tags_known_to(warehouse_path: Path) -> frozenset[str]:
+    """Multi-word tags seen on HTML pages help split the run-together tag line of text copies."""
+    if not warehouse_path.exists():
+        return frozenset()
+    with open_reader(warehouse_path) as connection:
+        return frozenset(known_tags(connection))
+
+
+def current_run_id() -> str:
+    return str(flow_run.id or uuid.uuid4())
+
+
+@flow(name="ingest-files", log_prints=False)
+def ingest_files(
+    inputs: list[str], warehouse_path: str, batch_size: int = DEFAULT_BATCH_SIZE
+) -> RunSummary:
+    started = time.monotonic()
+    run_id = current_run_id()
+    summary = RunSummary(run_id=run_id, title="Ingest of files")
+    files, summary.unmatched_inputs = expand_inputs(inputs)
+    path = Path(warehouse_path)
+    tags_seen = tags_known_to(path)
+    with progress_bar(len(files), "ingest") as advance:
+        for batch in batched(files, batch_size):
+            visits = read_and_parse_files(batch, tags_seen)
+            summary.add(visits, load_visits(path, run_id, visits))
+            advance(len(batch))
+    summary.elapsed_s = time.monotonic() - started
+    create_markdown_artifact(summary.to_markdown(), key="ingest-summary", description=summary.title)
+    return summary

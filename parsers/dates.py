@@ -1,0 +1,130 @@
+"""Dates as Kazinform prints them, turned into aware UTC instants.
+
+Shapes understood (the page text itself is kept by callers as `published_text`):
+- ``19:09, 12 Ноябрь 2025 | GMT +5`` / ``21:38, 18 Августа 2026`` / ``09:05, 3 қараша 2025 GMT+5``
+- English variants: ``19:09, 12 November 2025``, ``12 November 2025, 19:09``, ``Nov 12, 2025, 19:09``
+- ISO 8601 from meta tags and JSON-LD: ``2025-11-12T19:09:00+05:00``, ``…Z``, naive or date-only.
+
+Month names: Russian nominative and genitive, Kazakh (any letter case, inflected forms by stem),
+English full and short. With no offset on the page, Astana local time applies: UTC+5 from
+2024-03-01 (when all of Kazakhstan moved to one zone), UTC+6 before.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+ASTANA_SINGLE_ZONE_SINCE = datetime(2024, 3, 1)
+OFFSET_SINCE_2024 = timezone(timedelta(hours=5))
+OFFSET_BEFORE_2024 = timezone(timedelta(hours=6))
+
+_EXACT_MONTHS: dict[str, int] = {}
+for _number, _forms in enumerate(
+    (
+        "январь января jan january",
+        "февраль февраля feb february",
+        "март марта mar march",
+        "апрель апреля apr april",
+        "май мая may",
+        "июнь июня jun june",
+        "июль июля jul july",
+        "август августа aug august",
+        "сентябрь сентября sep sept september",
+        "октябрь октября oct october",
+        "ноябрь ноября nov november",
+        "декабрь декабря dec december",
+    ),
+    start=1,
+):
+    for _form in _forms.split():
+        _EXACT_MONTHS[_form] = _number
+
+# Kazakh month names take case endings (қарашада, қыркүйектің…): match them by stem.
+_KAZAKH_STEMS: tuple[tuple[str, int], ...] = (
+    ("қаңтар", 1),
+    ("ақпан", 2),
+    ("наурыз", 3),
+    ("сәуір", 4),
+    ("мамыр", 5),
+    ("маусым", 6),
+    ("шілде", 7),
+    ("тамыз", 8),
+    ("қыркүйек", 9),
+    ("қазан", 10),
+    ("қараша", 11),
+    ("желтоқсан", 12),
+)
+
+_MONTH = r"(?P<mon>[^\W\d_]{3,12})\.?"
+_OFFSET = r"(?:\s*\|?\s*(?:GMT|UTC)\s*(?P<off>[+\-−]\s*\d{1,2}(?::?\d{2})?))?"
+_TIME = r"(?P<h>\d{1,2})[:.](?P<mi>\d{2})"
+_DATE_PATTERNS: tuple[re.Pattern[str], ...] = (
+    # 19:09, 12 Ноябрь 2025 | GMT +5
+    re.compile(_TIME + r",?\s+(?P<d>\d{1,2})\s+" + _MONTH + r",?\s+(?P<y>\d{4})" + _OFFSET),
+    # 12 November 2025, 19:09  /  12 қараша 2025 ж., 19:09
+    re.compile(r"(?P<d>\d{1,2})\s+" + _MONTH + r",?\s+(?P<y>\d{4})(?:\s*ж\.?)?,?\s+" + _TIME + _OFFSET),
+    # Nov 12, 2025, 19:09
+    re.compile(_MONTH + r"\s+(?P<d>\d{1,2}),?\s+(?P<y>\d{4}),?\s+" + _TIME + _OFFSET),
+)
+
+
+def month_number(word: str) -> int | None:
+    """'Ноябрь', 'ноября', 'ҚАРАША', 'қарашада', 'Nov', 'November' → 11; unknown words → None."""
+    lowered = word.lower().rstrip(".")
+    if lowered in _EXACT_MONTHS:
+        return _EXACT_MONTHS[lowered]
+    for stem, number in _KAZAKH_STEMS:
+        if lowered.startswith(stem):
+            return number
+    return None
+
+
+def local_offset(local: datetime) -> timezone:
+    """Astana's offset for a wall-clock time printed with no offset."""
+    return OFFSET_SINCE_2024 if local >= ASTANA_SINGLE_ZONE_SINCE else OFFSET_BEFORE_2024
+
+
+def _parse_offset(text: str) -> timezone:
+    sign = -1 if text[0] in "-−" else 1
+    digits = re.sub(r"\D", "", text[1:])
+    hours, minutes = (int(digits[:-2]), int(digits[-2:])) if len(digits) > 2 else (int(digits), 0)
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def parse_page_date(text: str | None) -> datetime | None:
+    """A date line as printed on the page → aware UTC datetime, or None when it is not a date."""
+    if not text:
+        return None
+    for pattern in _DATE_PATTERNS:
+        match = pattern.search(text)
+        if not match:
+            continue
+        month = month_number(match["mon"])
+        if month is None:
+            continue
+        try:
+            local = datetime(int(match["y"]), month, int(match["d"]), int(match["h"]), int(match["mi"]))
+        except ValueError:
+            continue
+        offset = _parse_offset(match["off"]) if match["off"] else local_offset(local)
+        return local.replace(tzinfo=offset).astimezone(UTC)
+    return None
+
+
+def parse_iso_date(text: str | None) -> datetime | None:
+    """ISO 8601 from meta/JSON-LD → aware UTC; naive values are read as Astana local time."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=local_offset(value))
+    return value.astimezone(UTC)
+
+
+def parse_any_date(text: str | None) -> datetime | None:
+    """Page-style first, then ISO: for fields whose format is not known in advance."""
+    return parse_page_date(text) or parse_iso_date(text)
