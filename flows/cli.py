@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import sys
@@ -16,7 +17,9 @@ MAX_CELL_WIDTH = 60
 
 def _add_warehouse_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--warehouse", metavar="FILE", help="DuckDB file (default: $KAZINFORM_WAREHOUSE or ./warehouse.duckdb)"
+        "--warehouse",
+        metavar="FILE",
+        help="DuckDB file (default: $KAZINFORM_WAREHOUSE or ./warehouse.duckdb)",
     )
 
 
@@ -87,12 +90,14 @@ def run_crawl(args: argparse.Namespace) -> int:
     ensure_prefect_api(log=lambda line: print(line, file=sys.stderr))
     from flows.crawl import crawl_sources
 
-    summary = crawl_sources(
-        args.sources or ["kazinform"],
-        str(warehouse_path),
-        revisit=args.revisit,
-        max_pages=args.max_pages,
-        rate_per_host=args.rate,
+    summary = asyncio.run(
+        crawl_sources(
+            args.sources or ["kazinform"],
+            str(warehouse_path),
+            revisit=args.revisit,
+            max_pages=args.max_pages,
+            rate_per_host=args.rate,
+        )
     )
     print(summary.to_text())
     return 0
@@ -135,7 +140,11 @@ def run_query(args: argparse.Namespace) -> int:
         columns = [d[0] for d in result.description] if result.description else []
         rows = result.fetchall() if columns else []
     if args.format == "json":
-        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], ensure_ascii=False, default=str))
+        print(
+            json.dumps(
+                [dict(zip(columns, row, strict=True)) for row in rows], ensure_ascii=False, default=str
+            )
+        )
     elif args.format == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)

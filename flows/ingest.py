@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.runtime import flow_run
+from prefect.cache_policies import NO_CACHE
 
 from flows.progress import progress_bar
 from flows.read import batched, expand_inputs, read_visits
 from flows.summary import RunSummary
-from warehouse.db import open_reader, open_writer
-from warehouse.load import load_batch
+from flows.tasks import current_run_id, load_visits
+from warehouse.db import open_reader
 from warehouse.state import known_tags
 from warehouse.visit import VisitInput
 
@@ -22,15 +21,9 @@ from warehouse.visit import VisitInput
 DEFAULT_BATCH_SIZE = 500
 
 
-@task(name="read-and-parse-files")
+@task(name="read-and-parse-files", cache_policy=NO_CACHE)
 def read_and_parse_files(paths: list[Path], tags_seen: frozenset[str]) -> list[VisitInput]:
     return read_visits(paths, known_tags=tags_seen)
-
-
-@task(name="load-batch")
-def load_visits(warehouse_path: Path, run_id: str, visits: list[VisitInput]) -> list[str]:
-    with open_writer(warehouse_path) as connection:
-        return list(load_batch(connection, run_id, visits).outcomes)
 
 
 def tags_known_to(warehouse_path: Path) -> frozenset[str]:
@@ -41,14 +34,8 @@ def tags_known_to(warehouse_path: Path) -> frozenset[str]:
         return frozenset(known_tags(connection))
 
 
-def current_run_id() -> str:
-    return str(flow_run.id or uuid.uuid4())
-
-
 @flow(name="ingest-files", log_prints=False)
-def ingest_files(
-    inputs: list[str], warehouse_path: str, batch_size: int = DEFAULT_BATCH_SIZE
-) -> RunSummary:
+def ingest_files(inputs: list[str], warehouse_path: str, batch_size: int = DEFAULT_BATCH_SIZE) -> RunSummary:
     started = time.monotonic()
     run_id = current_run_id()
     summary = RunSummary(run_id=run_id, title="Ingest of files")

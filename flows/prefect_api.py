@@ -39,23 +39,34 @@ def _port_is_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
+def prefect_cli() -> str:
+    """The `prefect` executable of this environment, so a venv works without being activated."""
+    beside_python = Path(sys.executable).with_name("prefect")
+    return str(beside_python) if beside_python.exists() else "prefect"
+
+
+def stop_local_server() -> None:
+    """Stop the background server of the current PREFECT_HOME (what `prefect server stop` does)."""
+    subprocess.run(
+        [prefect_cli(), "server", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+    )
+
+
 def start_local_server(port: int | None = None) -> str:
     """Start `prefect server start --background` on 127.0.0.1 and wait until it answers."""
     if port is None:
-        port = DEFAULT_PORT if _port_is_free(DEFAULT_PORT) else _free_port()
+        port = DEFAULT_PORT if _port_is_free(DEFAULT_PORT) else free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
-    prefect_cli = Path(sys.executable).with_name("prefect")
-    command = [str(prefect_cli) if prefect_cli.exists() else "prefect"]
     subprocess.run(
-        [*command, "server", "start", "--host", "127.0.0.1", "--port", str(port), "--background"],
+        [prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--background"],
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import glob
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from parsers.api import parse_bytes
 from parsers.record import ParseError
 from warehouse.visit import VisitInput
 
+T = TypeVar("T")
 INPUT_SUFFIXES: tuple[str, ...] = (".txt", ".html", ".htm", ".html.gz")
 
 
@@ -42,9 +44,9 @@ def _walk(path: Path) -> Iterator[Path]:
         yield path
 
 
-def batched(items: list[Path], size: int) -> Iterator[list[Path]]:
+def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
-        yield items[start : start + size]
+        yield list(items[start : start + size])
 
 
 def read_visits(
@@ -63,13 +65,17 @@ def read_visits(
         try:
             record = parse_bytes(raw, locator=locator, source=source, known_tags=known_tags)
         except ParseError as error:
-            visits.append(
-                VisitInput(source, locator, visited_at, "parse_error", raw=raw, error=error.reason)
-            )
+            visits.append(VisitInput(source, locator, visited_at, "parse_error", raw=raw, error=error.reason))
             continue
         visits.append(
             VisitInput(
-                record.source, locator, visited_at, "parsed", record=record, article_id=record.article_id, raw=raw
+                record.source,
+                locator,
+                visited_at,
+                "parsed",
+                record=record,
+                article_id=record.article_id,
+                raw=raw,
             )
         )
     return visits

@@ -45,7 +45,9 @@ class RunSummary:
             lines.append(f"  no input matched: {pattern}")
         if self.failures:
             lines.append("failures:")
-            lines += [f"  {loc}: {outcome}: {why}" for loc, outcome, why in self.failures[:MAX_FAILURES_SHOWN]]
+            lines += [
+                f"  {loc}: {outcome}: {why}" for loc, outcome, why in self.failures[:MAX_FAILURES_SHOWN]
+            ]
             if len(self.failures) > MAX_FAILURES_SHOWN:
                 lines.append(f"  … and {len(self.failures) - MAX_FAILURES_SHOWN} more (see visits)")
         return "\n".join(lines)

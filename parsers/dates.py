@@ -3,6 +3,7 @@
 Shapes understood (the page text itself is kept by callers as `published_text`):
 - ``19:09, 12 Ноябрь 2025 | GMT +5`` / ``21:38, 18 Августа 2026`` / ``09:05, 3 қараша 2025 GMT+5``
 - English variants: ``19:09, 12 November 2025``, ``12 November 2025, 19:09``, ``Nov 12, 2025, 19:09``
+- Numeric: ``2025年11月5日 11:20`` (Chinese edition), ``05.11.2025, 11:20``
 - ISO 8601 from meta tags and JSON-LD: ``2025-11-12T19:09:00+05:00``, ``…Z``, naive or date-only.
 
 Month names: Russian nominative and genitive, Kazakh (any letter case, inflected forms by stem),
@@ -66,6 +67,11 @@ _DATE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"(?P<d>\d{1,2})\s+" + _MONTH + r",?\s+(?P<y>\d{4})(?:\s*ж\.?)?,?\s+" + _TIME + _OFFSET),
     # Nov 12, 2025, 19:09
     re.compile(_MONTH + r"\s+(?P<d>\d{1,2}),?\s+(?P<y>\d{4}),?\s+" + _TIME + _OFFSET),
+    # 2025年11月5日 11:20 / 2025-11-05 11:20 (Chinese edition, numeric dates)
+    re.compile(r"(?P<y>\d{4})[年\-/.](?P<mn>\d{1,2})[月\-/.](?P<d>\d{1,2})日?,?\s*" + _TIME + _OFFSET),
+    # 05.11.2025, 11:20 / 11:20, 05.11.2025
+    re.compile(r"(?P<d>\d{1,2})\.(?P<mn>\d{1,2})\.(?P<y>\d{4}),?\s+" + _TIME + _OFFSET),
+    re.compile(_TIME + r",?\s+(?P<d>\d{1,2})\.(?P<mn>\d{1,2})\.(?P<y>\d{4})" + _OFFSET),
 )
 
 
@@ -100,14 +106,15 @@ def parse_page_date(text: str | None) -> datetime | None:
         match = pattern.search(text)
         if not match:
             continue
-        month = month_number(match["mon"])
+        groups = match.groupdict()
+        month = int(groups["mn"]) if groups.get("mn") else month_number(groups.get("mon") or "")
         if month is None:
             continue
         try:
-            local = datetime(int(match["y"]), month, int(match["d"]), int(match["h"]), int(match["mi"]))
+            local = datetime(int(groups["y"]), month, int(groups["d"]), int(groups["h"]), int(groups["mi"]))
         except ValueError:
             continue
-        offset = _parse_offset(match["off"]) if match["off"] else local_offset(local)
+        offset = _parse_offset(groups["off"]) if groups["off"] else local_offset(local)
         return local.replace(tzinfo=offset).astimezone(UTC)
     return None
 

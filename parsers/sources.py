@@ -50,9 +50,7 @@ class Edition:
     def owns(self, url: str) -> bool:
         """True when `url` is an article address of this edition (same host, article path prefix)."""
         parts = urlsplit(url)
-        return (parts.hostname or "").lower() == self.host and parts.path.startswith(
-            self.article_path_prefix
-        )
+        return (parts.hostname or "").lower() == self.host and parts.path.startswith(self.article_path_prefix)
 
 
 @dataclass(frozen=True, slots=True)

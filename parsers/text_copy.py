@@ -43,18 +43,21 @@ _BULLETS = ("•", "●", "▪", "·")
 _DATE_LINE_WINDOW = 3  # the date line is the first line; allow a stray line or two before it
 
 
+def _looks_like_name(line: str) -> bool:
+    return len(line) <= 60 and not line.endswith((".", "!", "?", ":")) and not TAG_LABELS.match(line)
+
+
 def _split_tail(lines: list[str]) -> tuple[list[str], list[str], str | None]:
     """Cut the authors block and the tags block off the end: (remaining lines, authors, tags line)."""
     authors: list[str] = []
     if lines and lines[-1].casefold() in AUTHOR_LABELS:
-        end = len(lines) - 1
-        start = end
-        while start > 0 and not TAG_LABELS.match(lines[start - 1]) and end - start < 8:
-            candidate = lines[start - 1]
-            if len(candidate) > 60 or candidate.endswith((".", "!", "?")):
-                break
+        start = len(lines) - 1
+        # Each name is printed twice; take the pairs. A name printed once is taken alone.
+        while start >= 2 and lines[start - 1] == lines[start - 2] and not TAG_LABELS.match(lines[start - 1]):
+            start -= 2
+        if start == len(lines) - 1 and start >= 1 and _looks_like_name(lines[start - 1]):
             start -= 1
-        authors = dedupe(lines[start:end])
+        authors = dedupe(lines[start:-1])
         lines = lines[:start]
     for position in range(len(lines) - 1, max(len(lines) - 4, -1), -1):
         label = TAG_LABELS.match(lines[position])

@@ -43,7 +43,7 @@ class Fault:
 
 MALFORMED_FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>Kazinform</ti'
 UNPARSEABLE_PAGE = (
-    "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Kazinform</title></head>"
-    "<body><div class=\"maintenance\">Сайт временно недоступен. Ведутся технические работы.</div>"
+    '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Kazinform</title></head>'
+    '<body><div class="maintenance">Сайт временно недоступен. Ведутся технические работы.</div>'
     "</body></html>"
 )

@@ -6,7 +6,7 @@ with <p>/<h2>/<ul><li>, a "read also" block, share buttons, an inline script, `d
 links, and the visible date `HH:MM, D Month YYYY` (genitive months in Russian).
 
 Article pages, generation B (older layout): og:title without suffix, no JSON-LD and no meta author
-(the author is only in `.article__author`), the visible date in the nominative with
+(the author is only in `.article__author .author__name`), the visible date in the nominative with
 " | GMT +5", the body in `div.article__content`, tags in `div.article__tags`.
 
 Listing cards: generation A `a.news-card` > `time.meta-date` + `h3.card-title` with relative links;
@@ -23,14 +23,62 @@ from xml.sax.saxutils import escape as xml_escape
 
 from replica.catalogue import Article
 
-RU_GENITIVE = ["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября",
-               "октября", "ноября", "декабря"]
-RU_NOMINATIVE = ["Январь", "Февраль", "Март", "Апрель", "Май", "Июнь", "Июль", "Август", "Сентябрь",
-                 "Октябрь", "Ноябрь", "Декабрь"]
-KK_MONTHS = ["қаңтар", "ақпан", "наурыз", "сәуір", "мамыр", "маусым", "шілде", "тамыз", "қыркүйек",
-             "қазан", "қараша", "желтоқсан"]
-EN_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-             "October", "November", "December"]
+RU_GENITIVE = [
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+]
+RU_NOMINATIVE = [
+    "Январь",
+    "Февраль",
+    "Март",
+    "Апрель",
+    "Май",
+    "Июнь",
+    "Июль",
+    "Август",
+    "Сентябрь",
+    "Октябрь",
+    "Ноябрь",
+    "Декабрь",
+]
+KK_MONTHS = [
+    "қаңтар",
+    "ақпан",
+    "наурыз",
+    "сәуір",
+    "мамыр",
+    "маусым",
+    "шілде",
+    "тамыз",
+    "қыркүйек",
+    "қазан",
+    "қараша",
+    "желтоқсан",
+]
+EN_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 _READ_ALSO = {"ru": "Читайте также", "kz": "Сондай-ақ оқыңыз", "en": "Read also"}
 _TAGS_LABEL = {"ru": "Теги:", "kz": "Тегтер:", "en": "Tags:"}
@@ -122,7 +170,8 @@ def _article_page_a(article: Article, base_url: str, related: list[Article]) -> 
 <main class="article">
 <div class="article__category">{escape(article.category)}</div>
 <time class="article__date" datetime="{article.published_at.isoformat()}">{
-        visible_date(article.published_at, article.edition)}</time>
+        visible_date(article.published_at, article.edition)
+    }</time>
 <h1 class="article__title">{escape(article.title)}</h1>
 <div class="article__description">{escape(article.lead)}</div>
 <div class="article__body-text">
@@ -155,14 +204,16 @@ def _article_page_b(article: Article, base_url: str) -> str:
 </head>
 <body>
 <div class="article">
-<div class="article__date">{visible_date(article.published_at, article.edition, nominative=True, offset=True)}</div>
+<div class="article__date">{
+        visible_date(article.published_at, article.edition, nominative=True, offset=True)
+    }</div>
 <h1 class="article__title">{escape(article.title)}</h1>
 <div class="article__description">{escape(article.lead)}</div>
 <div class="article__content">
 {body}
 </div>
 {_tags_html(article, base_url)}
-<div class="article__author">{escape(article.author)}</div>
+<div class="article__author"><span class="author__name">{escape(article.author)}</span></div>
 </div>
 </body>
 </html>
@@ -182,13 +233,14 @@ def listing_page(edition: str, articles: list[Article], base_url: str, generatio
     else:
         cards = "\n".join(
             f'<a href="{a.path}" class="news-card"><time class="meta-date">'
-            f'{visible_date(a.published_at, a.edition)}</time>'
+            f"{visible_date(a.published_at, a.edition)}</time>"
             f'<h3 class="card-title">{escape(a.title)}</h3></a>'
             for a in articles
         )
         container = f'<section class="lenta">\n{cards}\n</section>'
     return f"""<!DOCTYPE html>
-<html lang="{_HTML_LANG[edition]}"><head><meta charset="utf-8"><title>Лента новостей | Kazinform</title></head>
+<html lang="{_HTML_LANG[edition]}">
+<head><meta charset="utf-8"><title>Лента новостей | Kazinform</title></head>
 <body>
 <h1>Лента новостей</h1>
 {container}

@@ -23,6 +23,7 @@ LISTING_EDITIONS = ("ru", "kz")
 CARDS_PER_PAGE = 24
 DEFAULT_ROBOTS = "User-agent: *\nDisallow: /search\nDisallow: /private/\n"
 
+_HTML = "text/html; charset=utf-8"
 _ARTICLE_PATH = re.compile(r"^/(ru|kz|en/news)/([a-z0-9-]+)-([0-9a-f]{6,16})/?$")
 _LISTING_PATH = re.compile(r"^/(ru|kz)/lenta/?$")
 
@@ -72,7 +73,8 @@ class ReplicaSite:
         """Articles not deleted, newest first."""
         with self._lock:
             found = [
-                a for a in self.articles.values()
+                a
+                for a in self.articles.values()
                 if a.gone_status is None and (edition is None or a.edition == edition)
             ]
         return sorted(found, key=lambda a: a.published_at, reverse=True)
@@ -213,12 +215,14 @@ class ReplicaSite:
         html = render.listing_page(edition, cards, base_url, markup, page).encode()
         return _conditional(headers, html, "text/html; charset=utf-8", self.changed_at)
 
-    def _article_page(self, slug: str, article_id: str, path: str, headers: dict[str, str], base_url: str) -> Response:
+    def _article_page(
+        self, slug: str, article_id: str, path: str, headers: dict[str, str], base_url: str
+    ) -> Response:
         article = self.articles.get(article_id)
         if article is None or not path.startswith(f"/{article.edition}/"):
             return _not_found()
         if article.gone_status is not None:
-            return Response(article.gone_status, {"Content-Type": "text/html; charset=utf-8"}, b"<h1>Gone</h1>")
+            return Response(article.gone_status, {"Content-Type": _HTML}, b"<h1>Gone</h1>")
         if slug != article.slug:
             if slug in article.old_slugs:
                 return Response(301, {"Location": base_url + article.path})

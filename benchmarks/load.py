@@ -1,0 +1,282 @@
+"""Load benchmark: the warehouse's batch load against the floor of a bare Arrow insert.
+
+Run: .venv/bin/python benchmarks/load.py [--rows 100000] [--batch 25000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from parsers.record import ArticleRecord, Block
+from warehouse.db import open_writer
+from warehouse.load import load_batch
+from warehouse.raw import RAW_ENCODING
+from warehouse.stage import _blocks_json
+from warehouse.visit import VisitInput
+
+METHOD = """\
+method
+  data     {rows:,} synthetic Kazinform-like records: Cyrillic body of 8 paragraphs (~4.5 KB UTF-8) drawn
+           from a pool of random-word paragraphs, blocks (one per paragraph), title, lead, 2 authors,
+           3 tags; each visit as from a text-file read, raw bytes = the text copy (~4.7 KB) unless
+           stated 'no raw'. Raw bytes are stored with encoding '{raw_encoding}'.
+  (a)      floor: the same version rows, prebuilt as one Arrow table (blocks already JSON), one
+           INSERT … SELECT into a bare table (no keys), COMMIT + CHECKPOINT; with
+           disabled_compression_methods='dict_fsst' (the warehouse's setting) and with the default.
+  (b)      first load: load_batch over fresh warehouse, batches of {batch:,} visits, a writer
+           connection opened per batch (as the flow does), then CHECKPOINT. Times exclude building the
+           VisitInput/ArticleRecord objects (measured on its own) and include everything load_batch does
+           (staging to Arrow, blocks JSON, sha256, SQL merge).
+  (c)      revisit: the same {rows:,} articles again, 1% with a new title and body, same batches.
+  targets  (b) <= 1.25 x (a);  (c) <= 0.25 x (a)
+"""
+
+_WORDS = [
+    "Президент",
+    "Казахстана",
+    "встретился",
+    "делегацией",
+    "обсудили",
+    "вопросы",
+    "сотрудничества",
+    "экономики",
+    "энергетики",
+    "транспорта",
+    "образования",
+    "культуры",
+    "региона",
+    "республики",
+    "министерство",
+    "заявил",
+    "отметил",
+    "подчеркнул",
+    "правительство",
+    "парламент",
+    "депутаты",
+    "проект",
+    "закона",
+    "бюджет",
+    "инвестиции",
+    "развитие",
+    "цифровизации",
+    "сельского",
+    "хозяйства",
+    "области",
+    "города",
+    "акимат",
+    "граждан",
+    "поддержки",
+    "программы",
+    "международного",
+    "форума",
+    "Астане",
+    "Алматы",
+]
+
+
+def _paragraph(rng: random.Random) -> str:
+    return " ".join(rng.choices(_WORDS, k=rng.randint(22, 38))).capitalize() + "."
+
+
+def make_records(rows: int, seed: int = 7) -> list[ArticleRecord]:
+    rng = random.Random(seed)
+    pool = [_paragraph(rng) for _ in range(20_000)]
+    published = datetime(2025, 11, 1, tzinfo=UTC)
+    records = []
+    for i in range(rows):
+        paragraphs = [f"Материал {i}."] + rng.sample(pool, 7)
+        records.append(
+            ArticleRecord(
+                source="kazinform",
+                article_id=f"{i:08x}",
+                url=f"https://www.inform.kz/ru/material-{i:08x}",
+                language="ru",
+                title=" ".join(rng.choices(_WORDS, k=8)).capitalize(),
+                lead=_paragraph(rng),
+                body="\n\n".join(paragraphs),
+                blocks=[Block("paragraph", p) for p in paragraphs],
+                published_at=published + timedelta(seconds=i),
+                published_text="19:09, 12 Ноябрь 2025 | GMT +5",
+                updated_at=None,
+                authors=["Наталья Мосунова", "Асель Сатаева"],
+                tags=rng.sample(_WORDS, 3),
+                category="Политика",
+                image_url=f"https://static.inform.kz/{i}.jpg",
+                image_caption="Фото",
+                image_credit="Akorda",
+                parser="kazinform-text@1",
+            )
+        )
+    return records
+
+
+def text_copy(record: ArticleRecord) -> bytes:
+    return "\n\n".join(
+        [record.title, record.published_text or "", record.body, " ".join(record.tags)]
+    ).encode()
+
+
+def make_visits(records: list[ArticleRecord], at: datetime, with_raw: bool) -> list[VisitInput]:
+    return [
+        VisitInput(
+            source=r.source,
+            locator=f"seeds/{r.article_id}.txt",
+            visited_at=at,
+            status="parsed",
+            record=r,
+            article_id=r.article_id,
+            raw=text_copy(r) if with_raw else None,
+        )
+        for r in records
+    ]
+
+
+def edit(record: ArticleRecord) -> ArticleRecord:
+    body = record.body + "\n\nДобавлен абзац."
+    return replace(
+        record,
+        title=record.title + " (обновлено)",
+        body=body,
+        blocks=[*record.blocks, Block("paragraph", "Добавлен абзац.")],
+        content_hash="",
+    )
+
+
+def version_rows(records: list[ArticleRecord], at: datetime) -> pa.Table:
+    return pa.table(
+        {
+            "source": [r.source for r in records],
+            "article_id": [r.article_id for r in records],
+            "version": pa.array([1] * len(records), pa.int32()),
+            "url": [r.url for r in records],
+            "language": [r.language for r in records],
+            "title": [r.title for r in records],
+            "lead": [r.lead for r in records],
+            "body": [r.body for r in records],
+            "blocks": [_blocks_json(r.blocks) for r in records],
+            "published_at": pa.array([r.published_at for r in records], pa.timestamp("us", tz="UTC")),
+            "published_text": [r.published_text for r in records],
+            "authors": [r.authors for r in records],
+            "tags": [r.tags for r in records],
+            "category": [r.category for r in records],
+            "image_url": [r.image_url for r in records],
+            "image_caption": [r.image_caption for r in records],
+            "image_credit": [r.image_credit for r in records],
+            "content_hash": [r.content_hash for r in records],
+            "parser": [r.parser for r in records],
+            "valid_from": pa.array([at] * len(records), pa.timestamp("us", tz="UTC")),
+            "visit_id": pa.array(range(len(records)), pa.int64()),
+        }
+    )
+
+
+@contextmanager
+def timed(label: str, results: dict[str, float]) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    results[label] = time.perf_counter() - start
+
+
+def floor(path: Path, table: pa.Table, disable_dict_fsst: bool) -> float:
+    conn = duckdb.connect(str(path))
+    if disable_dict_fsst:
+        conn.execute("SET disabled_compression_methods = 'dict_fsst'")
+    conn.register("staged", table)
+    conn.execute("CREATE TABLE bare AS SELECT * FROM staged LIMIT 0")
+    start = time.perf_counter()
+    conn.execute("BEGIN TRANSACTION")
+    conn.execute("INSERT INTO bare SELECT * FROM staged")
+    conn.execute("COMMIT")
+    conn.execute("CHECKPOINT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def load_all(path: Path, run_id: str, visits: list[VisitInput], batch: int) -> float:
+    start = time.perf_counter()
+    for first in range(0, len(visits), batch):
+        with open_writer(path) as conn:
+            load_batch(conn, run_id, visits[first : first + batch])
+    with open_writer(path) as conn:
+        conn.execute("CHECKPOINT")
+    return time.perf_counter() - start
+
+
+def size_mb(path: Path) -> float:
+    return path.stat().st_size / 1e6
+
+
+def line(label: str, rows: int, seconds: float, floor_seconds: float | None = None, extra: str = "") -> str:
+    ratio = f"  {seconds / floor_seconds:5.2f} x (a)" if floor_seconds else ""
+    return f"  {label:<44} {seconds:7.2f} s  {rows / seconds:9,.0f} rows/s{ratio}{extra}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=25_000)
+    parser.add_argument("--keep", type=Path, help="write the databases here instead of a temp dir")
+    args = parser.parse_args()
+    rows, batch = args.rows, args.batch
+    print(METHOD.format(rows=rows, batch=batch, raw_encoding=RAW_ENCODING))
+    print(f"duckdb {duckdb.__version__}, pyarrow {pa.__version__}\n")
+
+    first_at = datetime(2025, 11, 12, 12, 0, tzinfo=UTC)
+    revisit_at = first_at + timedelta(hours=6)
+    timings: dict[str, float] = {}
+    with timed("records", timings):
+        records = make_records(rows)
+    with timed("visits", timings):
+        first_visits = make_visits(records, first_at, with_raw=True)
+    churn = set(range(0, rows, 100))
+    revised = [edit(r) if i in churn else r for i, r in enumerate(records)]
+    revisit_visits = make_visits(revised, revisit_at, with_raw=True)
+    plain_first = make_visits(records, first_at, with_raw=False)
+    plain_revisit = make_visits(revised, revisit_at, with_raw=False)
+    print("object construction (not in the load times below)")
+    print(line("ArticleRecord objects (content hash included)", rows, timings["records"]))
+    print(line("VisitInput objects with raw bytes", rows, timings["visits"]))
+
+    floor_table = version_rows(records, first_at)
+    with tempfile.TemporaryDirectory() as scratch:
+        where = args.keep or Path(scratch)
+        where.mkdir(parents=True, exist_ok=True)
+        a_fast = floor(where / "floor_nodict.duckdb", floor_table, disable_dict_fsst=True)
+        a_default = floor(where / "floor_default.duckdb", floor_table, disable_dict_fsst=False)
+        print("\n(a) floor")
+        print(
+            line("dict_fsst disabled (the warehouse setting)", rows, a_fast, extra=_mb(where, "floor_nodict"))
+        )
+        print(line("default compression", rows, a_default, extra=_mb(where, "floor_default")))
+
+        for label, first, again, name in (
+            ("with raw bytes", first_visits, revisit_visits, "warehouse_raw"),
+            ("no raw", plain_first, plain_revisit, "warehouse_noraw"),
+        ):
+            path = where / f"{name}.duckdb"
+            b = load_all(path, "first", first, batch)
+            c = load_all(path, "revisit", again, batch)
+            print(f"\n{label}")
+            print(line("(b) first load", rows, b, a_fast, extra=f"  {size_mb(path):.0f} MB"))
+            print(line("(c) revisit, 1% changed", rows, c, a_fast))
+        print("\ntargets: (b) <= 1.25 x (a), (c) <= 0.25 x (a)")
+
+
+def _mb(where: Path, name: str) -> str:
+    return f"  {size_mb(where / f'{name}.duckdb'):.0f} MB"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,390 @@
+"""A polite, defensive async HTTP fetcher: conditional GET, robots.txt, limits, retries, allow-list.
+
+A fetch never raises for anything the network or the server does: every outcome is a
+`FetchResult` whose `error` says, in words, why there is no usable body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Literal
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+from protego import Protego
+
+from flows.politeness import AddressGuard, HostLimiter
+from parsers.ids import article_id_from_url as _id_in
+from parsers.record import ArticleRecord
+from parsers.sources import Source
+from warehouse.visit import FetchStatus, VisitInput
+
+ContentKind = Literal["page", "feed", "robots"]
+Validators = tuple[str | None, str | None]  # (ETag, Last-Modified) stored from the last visit
+
+USER_AGENT = "kazinform-ingest/0.1 (+https://github.com/kazinform-ingest/kazinform-ingest)"
+ROBOTS_AGENT = "kazinform-ingest"  # the product token robots.txt groups are matched against
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+@dataclass(frozen=True, slots=True)
+class FetchConfig:
+    user_agent: str = USER_AGENT
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    max_body_bytes: int = 5_000_000
+    requests_per_second: float = 1.0  # per host; 0 lifts the limit (local benchmarks only)
+    concurrency_per_host: int = 2
+    max_attempts: int = 4  # first try + retries on timeouts, connection errors, 5xx, 429
+    backoff_base: float = 1.0  # seconds; doubles each retry, full jitter in [half, whole]
+    backoff_max: float = 30.0
+    retry_after_cap: float = 120.0  # a server asking for longer gets this long
+    max_redirects: int = 5
+    obey_robots: bool = True
+
+
+@dataclass(slots=True)
+class FetchResult:
+    requested_url: str
+    final_url: str
+    http_status: int | None
+    etag: str | None
+    last_modified: str | None
+    content_type: str | None
+    body: bytes | None
+    error: str | None
+    fetched_at: datetime  # aware UTC
+    redirected: bool = False
+    attempts: int = 0
+    response_headers: list[tuple[str, str]] = field(default_factory=list)  # as received (WARC export)
+    request_headers: list[tuple[str, str]] = field(default_factory=list)  # as sent on the last hop
+
+    @property
+    def outcome(self) -> Literal["ok", "not_modified", "gone", "failed"]:
+        if self.error is not None:
+            return "failed"
+        if self.http_status == 304:
+            return "not_modified"
+        if self.http_status in (404, 410):
+            return "gone"
+        return "ok"
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One URL's answer after retries: status and body, or the reason there is none."""
+
+    status: int | None = None
+    headers: httpx.Headers | None = None
+    body: bytes | None = None
+    error: str | None = None
+    attempts: int = 0
+    request_headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Refused(Exception):
+    pass
+
+
+class Fetcher:
+    """Use as `async with Fetcher.for_source(source) as fetcher: await fetcher.fetch_many(urls)`."""
+
+    def __init__(
+        self,
+        allowed_hosts: frozenset[str] | set[str],
+        config: FetchConfig | None = None,
+        *,
+        trusted_hosts: frozenset[str] = frozenset(),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config or FetchConfig()
+        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
+        self._guard = AddressGuard(trusted_hosts)
+        self._limiter = HostLimiter(self.config.requests_per_second, self.config.concurrency_per_host)
+        self._rng = rng or random.Random()
+        self._robots: dict[str, Protego | str] = {}  # origin → rules, or the reason all is refused
+        self._robots_locks: dict[str, asyncio.Lock] = {}
+        self._client = httpx.AsyncClient(
+            http1=True,
+            http2=True,
+            follow_redirects=False,  # redirects are checked hop by hop against the allow-list
+            headers={"User-Agent": self.config.user_agent},
+            timeout=httpx.Timeout(self.config.read_timeout, connect=self.config.connect_timeout, pool=None),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            trust_env=False,  # no proxies from the environment: traffic goes where the allow-list says
+        )
+
+    @classmethod
+    def for_source(cls, source: Source, config: FetchConfig | None = None, **kwargs: object) -> Fetcher:
+        """A fetcher limited to the source's hosts at the source's default rate (unless `config` says)."""
+        config = config or FetchConfig(requests_per_second=source.requests_per_second)
+        return cls(source.allowed_hosts, config, trusted_hosts=source.private_hosts_allowed, **kwargs)  # type: ignore[arg-type]
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def fetch_many(
+        self,
+        urls: Sequence[str],
+        validators: Mapping[str, Validators] | None = None,
+        *,
+        kind: ContentKind = "page",
+    ) -> list[FetchResult]:
+        """All `urls` concurrently (per-host limits apply); results in the order of `urls`."""
+        return list(await asyncio.gather(*(self.fetch(u, kind=kind, validators=validators) for u in urls)))
+
+    async def fetch(
+        self, url: str, *, kind: ContentKind = "page", validators: Mapping[str, Validators] | None = None
+    ) -> FetchResult:
+        fetched_at = datetime.now(UTC)
+        chain = [url]
+        current = url
+        attempts = 0
+        for _ in range(self.config.max_redirects + 1):
+            try:
+                await self._check_allowed(current)
+            except _Refused as refusal:
+                reason = str(refusal) if len(chain) == 1 else f"redirect refused: {refusal}"
+                return _failed(url, current, reason, fetched_at, attempts)
+            etag, last_modified = (validators or {}).get(current, (None, None))
+            exchange = await self._exchange(current, kind, _conditional_headers(etag, last_modified))
+            attempts += exchange.attempts
+            location = exchange.headers.get("location") if exchange.headers is not None else None
+            if exchange.error is None and exchange.status in _REDIRECTS and location:
+                target = _without_fragment(urljoin(current, location))
+                if target in chain:
+                    loop = " → ".join([*chain[chain.index(target) :], target])
+                    return _failed(url, current, f"redirect loop: {loop}", fetched_at, attempts)
+                chain.append(target)
+                current = target
+                continue
+            return _result(url, current, exchange, fetched_at, attempts, (etag, last_modified))
+        reason = f"too many redirects (more than {self.config.max_redirects})"
+        return _failed(url, current, reason, fetched_at, attempts)
+
+    async def _check_allowed(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise _Refused(f"scheme not allowed: {parts.scheme or '(none)'}")
+        host = (parts.hostname or "").lower()
+        if host not in self.allowed_hosts:
+            raise _Refused(f"host not in allow-list: {host or '(none)'}")
+        reason = await self._guard.refusal(host)
+        if reason:
+            raise _Refused(reason)
+        if self.config.obey_robots:
+            refusal = await self._robots_refusal(url)
+            if refusal:
+                raise _Refused(refusal)
+
+    async def _robots_refusal(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        lock = self._robots_locks.setdefault(origin, asyncio.Lock())
+        async with lock:  # concurrent first requests to a host wait for one robots.txt fetch
+            if origin not in self._robots:
+                self._robots[origin] = await self._load_robots(origin, parts.hostname or "")
+        rules = self._robots[origin]
+        if isinstance(rules, str):
+            return rules
+        return None if rules.can_fetch(url, ROBOTS_AGENT) else "disallowed by robots.txt"
+
+    async def _load_robots(self, origin: str, host: str) -> Protego | str:
+        exchange = await self._exchange(f"{origin}/robots.txt", "robots", {})
+        if exchange.error is None and exchange.status is not None and 400 <= exchange.status < 500:
+            return Protego.parse("")  # RFC 9309: an unavailable robots.txt allows everything
+        if exchange.error is not None or exchange.status != 200:
+            # RFC 9309: an unreachable robots.txt (5xx, network) means complete disallow.
+            return f"robots.txt unreachable: {exchange.error or exchange.status}"
+        rules = Protego.parse((exchange.body or b"").decode("utf-8", errors="replace"))
+        delay = rules.crawl_delay(ROBOTS_AGENT)
+        if delay:
+            self._limiter.set_min_interval(host, float(delay))
+        return rules
+
+    async def _exchange(self, url: str, kind: ContentKind, headers: dict[str, str]) -> _Exchange:
+        """One URL with bounded retries; 429/503 wait for Retry-After, others back off with jitter."""
+        host = urlsplit(url).hostname or ""
+        last = _Exchange()
+        for attempt in range(1, self.config.max_attempts + 1):
+            wait = self._backoff(attempt)
+            try:
+                async with self._limiter.slot(host):
+                    last = await self._send(url, kind, headers)
+            except httpx.TimeoutException as exc:
+                last = _Exchange(error=f"timeout ({type(exc).__name__})")
+            except httpx.TransportError as exc:
+                last = _Exchange(error=f"connection error ({type(exc).__name__}: {exc})")
+            else:
+                if last.error is not None or last.status is None or last.status < 500 and last.status != 429:
+                    last.attempts = attempt
+                    return last
+                retry_after = _retry_after_seconds(last.headers.get("retry-after") if last.headers else None)
+                if retry_after is not None and last.status in (429, 503):
+                    self._limiter.pause(host, min(retry_after, self.config.retry_after_cap))
+                    wait = 0.0  # the limiter holds every request to the host until then
+                last.error = f"HTTP {last.status}"
+            last.attempts = attempt
+            if attempt < self.config.max_attempts:
+                await asyncio.sleep(wait)
+        if last.attempts > 1:
+            last.error = f"{last.error} after {last.attempts} attempts"
+        return last
+
+    async def _send(self, url: str, kind: ContentKind, headers: dict[str, str]) -> _Exchange:
+        cap = self.config.max_body_bytes
+        async with self._client.stream("GET", url, headers=headers) as response:
+            sent = [(k.decode(), v.decode()) for k, v in response.request.headers.raw]
+            exchange = _Exchange(status=response.status_code, headers=response.headers, request_headers=sent)
+            if response.status_code in _REDIRECTS or response.status_code == 304:
+                return exchange
+            if response.status_code == 200:
+                wrong_type = _content_type_problem(response.headers.get("content-type"), kind)
+                if wrong_type:
+                    exchange.error = wrong_type
+                    return exchange
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > cap:
+                exchange.error = f"body larger than {cap} bytes (declared {declared})"
+                return exchange
+            chunks: list[bytes] = []
+            received = 0
+            async for chunk in response.aiter_bytes():
+                received += len(chunk)
+                if received > cap:
+                    exchange.error = f"body larger than {cap} bytes"
+                    return exchange
+                chunks.append(chunk)
+            exchange.body = b"".join(chunks)
+            return exchange
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+
+def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
+def _content_type_problem(content_type: str | None, kind: ContentKind) -> str | None:
+    if kind == "robots":
+        return None
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if kind == "page" and media_type in _PAGE_TYPES:
+        return None
+    if kind == "feed" and ("xml" in media_type or media_type.endswith(("rss", "atom"))):
+        return None
+    return f"unexpected content type for a {kind}: {media_type or '(none)'}"
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _without_fragment(url: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(fragment=""))
+
+
+def _result(
+    requested: str, final: str, exchange: _Exchange, fetched_at: datetime, attempts: int, sent: Validators
+) -> FetchResult:
+    headers = exchange.headers or httpx.Headers()
+    status = exchange.status
+    error = exchange.error
+    if error is None and status is not None and status >= 400 and status not in (404, 410):
+        error = f"HTTP {status}"
+    etag = headers.get("etag") or (sent[0] if status == 304 else None)
+    last_modified = headers.get("last-modified") or (sent[1] if status == 304 else None)
+    return FetchResult(
+        requested_url=requested,
+        final_url=final,
+        http_status=status,
+        etag=etag,
+        last_modified=last_modified,
+        content_type=headers.get("content-type"),
+        body=exchange.body,
+        error=error,
+        fetched_at=fetched_at,
+        redirected=final != requested,
+        attempts=attempts,
+        response_headers=list(headers.multi_items()),
+        request_headers=exchange.request_headers,
+    )
+
+
+def _failed(requested: str, current: str, reason: str, fetched_at: datetime, attempts: int) -> FetchResult:
+    return FetchResult(
+        requested_url=requested,
+        final_url=current,
+        http_status=None,
+        etag=None,
+        last_modified=None,
+        content_type=None,
+        body=None,
+        error=reason,
+        fetched_at=fetched_at,
+        redirected=current != requested,
+        attempts=attempts,
+    )
+
+
+def to_visit_input(
+    result: FetchResult,
+    source_name: str,
+    article_id: str | None = None,
+    status: FetchStatus | None = None,
+    record: ArticleRecord | None = None,
+    error: str | None = None,
+) -> VisitInput:
+    """The loader's view of one fetch. `status` may be omitted except for a usable body, where the
+    caller says what came of it: "parsed", "parse_error" or "listed"."""
+    if status is None:
+        outcome = result.outcome
+        if outcome == "ok":
+            raise ValueError("a fetched body needs a status: parsed, parse_error or listed")
+        status = outcome
+    return VisitInput(
+        source=source_name,
+        locator=result.final_url,
+        visited_at=result.fetched_at,
+        status=status,
+        record=record,
+        article_id=article_id or _id_in(result.final_url) or _id_in(result.requested_url),
+        raw=result.body,
+        error=error or result.error,
+        requested_url=result.requested_url if result.redirected else None,
+        http_status=result.http_status,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        content_type=result.content_type,
+    )

@@ -1,0 +1,100 @@
+"""The parsers' public entry point: raw bytes (or a file) → one ArticleRecord, or ParseError.
+
+    record = parse_bytes(raw, locator="seeds/x.txt")                  # text copy or HTML, detected
+    record = parse_bytes(html, locator=url, url=url, known_tags=tags)
+    record = parse_file("page.html.gz")
+
+Every failure is a ParseError whose message starts with the locator and says what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+
+from parsers.decode import decode_input
+from parsers.ids import article_id_from_path, article_id_from_url
+from parsers.kazinform import PARSER_NAME, extract_fields
+from parsers.page import Page
+from parsers.record import ArticleRecord, ParseError
+from parsers.text_copy import parse_text_copy
+
+__all__ = ["ArticleRecord", "ParseError", "parse_bytes", "parse_file", "parse_html"]
+
+
+def parse_html(
+    html: str, *, locator: str, url: str | None = None, source: str = "kazinform"
+) -> ArticleRecord:
+    """A decoded Kazinform HTML page → record."""
+    page = Page.from_html(html, url)
+    fields, layout = extract_fields(page)
+    has_body = bool(fields["body"])
+    if page.truncated and (not has_body or not layout.body_is_complete()):
+        raise ParseError(
+            f"truncated HTML: the page ends after {len(html)} characters without </html>, "
+            f"and the article body is {'incomplete' if has_body else 'missing'}",
+            source_name=locator,
+        )
+    if not fields["title"] and not has_body:
+        raise ParseError("HTML page holds no article (no headline and no article body)", source_name=locator)
+    if not has_body:
+        raise ParseError(
+            f"HTML page has a headline ({fields['title'][:60]!r}) but no article body "
+            f"(layout {layout.NAME} selectors matched nothing)",
+            source_name=locator,
+        )
+    if not fields["title"]:
+        raise ParseError("HTML page has an article body but no headline", source_name=locator)
+    article_url = page.url
+    article_id = (article_id_from_url(article_url) if article_url else None) or article_id_from_path(locator)
+    return ArticleRecord(
+        source=source,
+        article_id=article_id,
+        url=article_url,
+        language=fields["language"],
+        title=fields["title"],
+        lead=fields["lead"],
+        body=fields["body"],
+        blocks=fields["blocks"],
+        published_at=fields["published_at"],
+        published_text=fields["published_text"],
+        updated_at=fields["updated_at"],
+        authors=fields["authors"],
+        tags=fields["tags"],
+        category=fields["category"],
+        image_url=fields["image_url"],
+        image_caption=fields["image_caption"],
+        image_credit=fields["image_credit"],
+        parser=PARSER_NAME,
+    )
+
+
+def parse_bytes(
+    raw: bytes,
+    *,
+    locator: str,
+    url: str | None = None,
+    source: str = "kazinform",
+    known_tags: Collection[str] = (),
+) -> ArticleRecord:
+    """Raw input (HTML, gzip'd HTML or a text copy) → record; ParseError naming `locator` otherwise.
+
+    `locator` is the file path or address used in messages (and, for a text copy with no `url`,
+    the source of the article id); `known_tags` are multi-word tags seen before, used to split a
+    text copy's run-together tags line.
+    """
+    text, kind = decode_input(raw, locator)
+    if kind == "html":
+        return parse_html(text, locator=locator, url=url, source=source)
+    return parse_text_copy(text, locator=locator, url=url, source=source, known_tags=known_tags)
+
+
+def parse_file(
+    path: str | Path, url: str | None = None, known_tags: Collection[str] = ()
+) -> ArticleRecord:
+    """Read and parse one file (.txt, .html, .htm, .html.gz)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise ParseError(f"cannot read file ({error.strerror})", source_name=str(path)) from None
+    return parse_bytes(raw, locator=str(path), url=url, known_tags=known_tags)

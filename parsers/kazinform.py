@@ -1,0 +1,303 @@
+"""Kazinform (inform.kz, en.inform.kz, cn.inform.kz, kazinform.kz) article pages.
+
+Layouts, newest first (SITE.md; the dates are those of the pages the markup was seen on, so the
+boundaries are approximate and the layout is chosen by its markers, not by date):
+
+- Generation A, seen on 2026 pages: listing cards `a.news-card` with `time.meta-date`, genitive
+  dates (`21:38, 18 Августа 2026`); article pages `article.article-page`, `time.meta-date`,
+  lead `.article__description`, body `div.article__content`, tags `div.article__tags`.
+- Generation B, 2023 redesign (hex ids in addresses) to the end of 2025: listing cards
+  `.allNewsCard`, nominative dates (`13:51, 15 Август 2025 | GMT +5`); article pages
+  `div.article`, `.article__date`, lead `.article__description`, body `div.article__body-text`,
+  tags `div.article__tags`, author card `.article__author` (the name printed twice, then `Автор`).
+
+Sources of each field, in order: the visible markup first (what a reader sees is what we record),
+then JSON-LD NewsArticle, then Open Graph / meta tags, used only to fill a field the markup lacks
+(image_url, updated_at and the page address usually come from them). No field depends on
+metadata alone: a page without OG or JSON-LD parses the same.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from parsers.base import BaseParser, attribute
+from parsers.blocks import extract_blocks, image_block
+from parsers.dates import parse_iso_date, parse_page_date
+from parsers.metadata import edition_language, ld_authors, ld_keywords, ld_text, strip_site_suffix
+from parsers.page import Page
+from parsers.record import Block, normalize_text
+from parsers.text import AUTHOR_LABELS, TAG_LABELS, body_text, dedupe, detect_language
+
+# Selectors that hold on either generation and on pages of a layout not seen yet.
+_ROOTS = ("article", ".article", "[itemtype*=Article]", "main")
+_TITLES = ("h1", "[itemprop=headline]")
+_LEADS = (".article__description", "[itemprop=description]", ".article__lead", ".lead")
+_BODIES = (
+    ".article__body-text",
+    ".article__content",
+    "[itemprop=articleBody]",
+    ".article__text",
+    ".article-body",
+    ".news-text",
+)
+_DATES = ("time.meta-date", ".article__date", "time", "[class*=date]", "[class*=time]")
+_TAGS = (".article__tags a", "[class*=tags] a", "a[rel=tag]")
+_AUTHORS = (".article__author [class*=name]", "[rel=author]", "[itemprop=author] [itemprop=name]")
+_CATEGORIES = (".article__category a", ".article__category", ".breadcrumbs a:last-child")
+_MAIN_IMAGES = ("figure", ".article__photo", "[class*=photo]", "[class*=image]")
+_AGENCY_NAMES = frozenset({"kazinform", "казинформ", "қазақпарат", "inform.kz", "миа «казинформ»"})
+
+
+class _KazinformLayout(BaseParser):
+    """Attribute methods shared by the layouts; each layout supplies its selectors first."""
+
+    ROOTS: ClassVar[tuple[str, ...]] = _ROOTS
+    TITLES: ClassVar[tuple[str, ...]] = _TITLES
+    LEADS: ClassVar[tuple[str, ...]] = _LEADS
+    BODIES: ClassVar[tuple[str, ...]] = _BODIES
+    DATES: ClassVar[tuple[str, ...]] = _DATES
+    TAGS: ClassVar[tuple[str, ...]] = _TAGS
+    AUTHORS: ClassVar[tuple[str, ...]] = _AUTHORS
+    CATEGORIES: ClassVar[tuple[str, ...]] = _CATEGORIES
+    MAIN_IMAGES: ClassVar[tuple[str, ...]] = _MAIN_IMAGES
+
+    def _root(self) -> Any:
+        if "_root" not in self.values:
+            root = self.page.first(self.ROOTS)
+            self.values["_root"] = root if root is not None else self.page.tree.body
+        return self.values["_root"]
+
+    def _text(self, selectors: tuple[str, ...]) -> str | None:
+        node = self.page.first(selectors, self._root())
+        return normalize_text(node.text(deep=True, separator=" ")) or None if node is not None else None
+
+    def _body_node(self) -> Any:
+        return self.page.first(self.BODIES, self._root()) or self.page.first(self.BODIES)
+
+    @attribute
+    def title(self) -> str | None:
+        return (
+            self._text(self.TITLES)
+            or ld_text(self.page.ld_value("headline"))
+            or strip_site_suffix(self.page.meta_value("og:title", "twitter:title"))
+            or strip_site_suffix(self._document_title())
+        )
+
+    def _document_title(self) -> str | None:
+        node = self.page.tree.css_first("title")
+        return normalize_text(node.text()) if node is not None else None
+
+    @attribute
+    def blocks(self) -> list[Block]:
+        body = self._body_node()
+        lead = self.lead_from_markup()
+        if body is not None:
+            blocks = extract_blocks(body, self.page.url)
+        else:
+            # Unknown layout: read the whole article element and drop what other fields hold.
+            root = self._root()
+            taken = {self.title(), lead, self.published_text()}
+            blocks = [b for b in extract_blocks(root, self.page.url) if b.text not in taken] if root else []
+        if blocks and lead and blocks[0].kind == "paragraph" and blocks[0].text == lead:
+            blocks = blocks[1:]  # some pages repeat the lead as the first paragraph
+        main_image = self._main_image()
+        if main_image is not None and not any(b.kind == "image" for b in blocks):
+            blocks = [main_image, *blocks]
+        if not any(b.kind != "image" for b in blocks):
+            text = ld_text(self.page.ld_value("articleBody"))
+            blocks = [Block("paragraph", p) for p in (normalize_text(x) for x in text.split("\n")) if p] if (
+                text and not self.page.truncated
+            ) else blocks
+        return blocks
+
+    def _main_image(self) -> Block | None:
+        body = self._body_node()
+        for node in self.page.all(self.MAIN_IMAGES, self._root()):
+            if body is not None and _is_inside(node, body):
+                continue
+            block = image_block(node, self.page.url)
+            if block is not None:
+                return block
+        return None
+
+    def body_is_complete(self) -> bool:
+        """False when the page was cut off inside the article body (nothing follows the body)."""
+        if not self.page.truncated:
+            return True
+        body = self._body_node() or self._root()
+        return body is not None and _followed_by_content(body)
+
+    @attribute
+    def body(self) -> str:
+        return body_text(self.blocks())
+
+    def lead_from_markup(self) -> str | None:
+        return self._text(self.LEADS)
+
+    @attribute
+    def lead(self) -> str | None:
+        lead = self.lead_from_markup()
+        if lead:
+            return lead
+        described = ld_text(self.page.ld_value("description")) or self.page.meta_value("og:description")
+        first = next((b.text for b in self.blocks() if b.kind != "image"), "")
+        # A description that merely repeats the start of the body is a teaser, not a lead.
+        if described and not first.startswith(described.rstrip(".… ")):
+            return described
+        return None
+
+    @attribute
+    def published_text(self) -> str | None:
+        for node in self.page.all(self.DATES, self._root())[:3]:
+            text = normalize_text(node.text(deep=True, separator=" "))
+            if parse_page_date(text):
+                return text
+        return self.page.meta_value("article:published_time") or ld_text(self.page.ld_value("datePublished"))
+
+    @attribute
+    def published_at(self) -> datetime | None:
+        shown = parse_page_date(self.published_text())
+        if shown:
+            return shown
+        node = self.page.first(("time[datetime]", "[itemprop=datePublished]"), self._root())
+        candidates = (
+            node.attributes.get("datetime") or node.attributes.get("content") if node is not None else None,
+            self.page.meta_value("article:published_time"),
+            ld_text(self.page.ld_value("datePublished")),
+        )
+        return next((value for value in map(parse_iso_date, candidates) if value), None)
+
+    @attribute
+    def updated_at(self) -> datetime | None:
+        return parse_iso_date(
+            ld_text(self.page.ld_value("dateModified")) or self.page.meta_value("article:modified_time")
+        )
+
+    @attribute
+    def authors(self) -> list[str]:
+        names = [normalize_text(n.text(deep=True, separator=" ")) for n in self.page.all(self.AUTHORS)]
+        names = [n for n in names if n and n.casefold() not in AUTHOR_LABELS]
+        if not names:
+            names = ld_authors(self.page.ld_value("author")) or [
+                a for a in self.page.meta.get("author", []) if normalize_text(a)
+            ]
+        return dedupe([normalize_text(n) for n in names if n.casefold() not in _AGENCY_NAMES])
+
+    @attribute
+    def tags(self) -> list[str]:
+        tags = [normalize_text(n.text(deep=True, separator=" ")) for n in self.page.all(self.TAGS)]
+        tags = [t.lstrip("#") for t in tags if t and not TAG_LABELS.match(t)]
+        if not tags:
+            tags = self.page.meta.get("article:tag", []) or ld_keywords(self.page.ld_value("keywords"))
+        return dedupe([normalize_text(t) for t in tags])
+
+    @attribute
+    def category(self) -> str | None:
+        return (
+            self._text(self.CATEGORIES)
+            or ld_text(self.page.ld_value("articleSection"))
+            or self.page.meta_value("article:section")
+        )
+
+    @attribute
+    def image_url(self) -> str | None:
+        image = next((b for b in self.blocks() if b.kind == "image" and b.src), None)
+        if image is not None:
+            return image.src
+        ld_image = self.page.ld_value("image")
+        if isinstance(ld_image, list):
+            ld_image = ld_image[0] if ld_image else None
+        if isinstance(ld_image, dict):
+            ld_image = ld_image.get("url")
+        return self.page.meta_value("og:image") or (ld_image if isinstance(ld_image, str) else None)
+
+    @attribute
+    def image_caption(self) -> str | None:
+        return next((b.text or None for b in self.blocks() if b.kind == "image"), None)
+
+    @attribute
+    def image_credit(self) -> str | None:
+        return next((b.credit for b in self.blocks() if b.kind == "image"), None)
+
+    @attribute
+    def language(self) -> str | None:
+        # The edition in the address is certain; next the script of the text itself, because
+        # templates often carry one `lang` for every edition; `lang` only settles ru vs kk.
+        from_url = edition_language(self.page.url)
+        if from_url:
+            return from_url
+        detected = detect_language(" ".join((self.title() or "", self.body()[:2000])))
+        declared = edition_language(self.page.html_lang)
+        if detected == "ru" and declared == "kk":
+            return declared
+        return detected or declared
+
+
+def _followed_by_content(node: Any) -> bool:
+    """Whether any element comes after `node` in the document (a cut-off page ends inside its last node)."""
+    while node is not None and node.tag != "html":
+        sibling = node.next
+        while sibling is not None:
+            if sibling.tag != "-text" or (sibling.text(deep=False) or "").strip():
+                return True
+            sibling = sibling.next
+        node = node.parent
+    return False
+
+
+def _is_inside(node: Any, ancestor: Any) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.mem_id == ancestor.mem_id:
+            return True
+        parent = parent.parent
+    return False
+
+
+class LayoutA(_KazinformLayout):
+    """Generation A: `article.article-page`, `time.meta-date`, body `div.article__content`."""
+
+    NAME = "A"
+    VALID_FROM = date(2026, 1, 1)
+    VALID_UNTIL = None
+    MARKERS = ("article.article-page", "time.meta-date")
+    ROOTS = ("article.article-page", *_ROOTS)
+    TITLES = ("h1.article-page__title", *_TITLES)
+    BODIES = ("div.article__content", *_BODIES)
+    DATES = ("time.meta-date", *_DATES)
+    AUTHORS = (".article-page__authors [class*=name]", *_AUTHORS)
+    CATEGORIES = (".breadcrumbs a:last-child", *_CATEGORIES)
+    MAIN_IMAGES = ("figure.article-page__figure", *_MAIN_IMAGES)
+
+
+class LayoutB(_KazinformLayout):
+    """Generation B: `div.article`, `.article__date`, body `div.article__body-text`."""
+
+    NAME = "B"
+    VALID_FROM = date(2023, 1, 1)
+    VALID_UNTIL = date(2025, 12, 31)
+    MARKERS = ("div.article__body-text", ".article__date")
+    ROOTS = ("div.article", *_ROOTS)
+    TITLES = ("h1.article__title", *_TITLES)
+    BODIES = ("div.article__body-text", *_BODIES)
+    DATES = (".article__date", *_DATES)
+    AUTHORS = (".article__author .author__name", *_AUTHORS)
+    CATEGORIES = (".article__category a", *_CATEGORIES)
+    MAIN_IMAGES = (".article__photo", *_MAIN_IMAGES)
+
+
+LAYOUTS: tuple[type[_KazinformLayout], ...] = (LayoutA, LayoutB)  # newest first
+PARSER_NAME = "kazinform-html@1.0"
+
+
+def choose_layout(page: Page) -> type[_KazinformLayout]:
+    """The first layout whose markers the page carries; the newest for a page of unknown layout."""
+    return next((layout for layout in LAYOUTS if layout.matches(page)), LAYOUTS[0])
+
+
+def extract_fields(page: Page) -> tuple[dict[str, Any], _KazinformLayout]:
+    """Every record field of the page, and the layout instance that read them."""
+    parser = choose_layout(page)(page)
+    return parser.extract(), parser

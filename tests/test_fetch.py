@@ -1,0 +1,312 @@
+"""The fetcher against the replica over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Coroutine
+from datetime import UTC
+from typing import Any, TypeVar
+
+import pytest
+
+from flows.fetch import FetchConfig, Fetcher, FetchResult, to_visit_input
+from parsers.sources import KAZINFORM, get_source
+from replica import ReplicaSite
+
+Replica = tuple[ReplicaSite, str]
+T = TypeVar("T")
+
+# Short timeouts and backoffs keep the fault tests fast; no rate limit unless a test sets one.
+FAST = FetchConfig(
+    connect_timeout=1.0,
+    read_timeout=0.5,
+    requests_per_second=0,
+    max_attempts=3,
+    backoff_base=0.05,
+    backoff_max=0.2,
+    retry_after_cap=3.0,
+    max_body_bytes=200_000,
+)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+async def fetch(base: str, url: str, config: FetchConfig = FAST, **kwargs: Any) -> FetchResult:
+    async with Fetcher.for_source(get_source("kazinform", base), config, rng=random.Random(0)) as fetcher:
+        return await fetcher.fetch(url, **kwargs)
+
+
+def test_fetches_an_article_with_validators(replica: Replica) -> None:
+    site, base = replica
+    article = site.live_articles("kz")[0]
+    result = run(fetch(base, base + article.path))
+    assert result.outcome == "ok" and result.http_status == 200 and not result.redirected
+    assert result.body and article.title.encode() in result.body
+    assert result.etag and result.last_modified and result.content_type == "text/html; charset=utf-8"
+    assert result.fetched_at.tzinfo is UTC
+    (request,) = site.requests_to(article.path)
+    assert request.headers["user-agent"].startswith("kazinform-ingest/0.1 (+")
+
+
+def test_conditional_get_sends_validators_and_gets_304(replica: Replica) -> None:
+    site, base = replica
+    url = base + site.live_articles()[3].path
+    first = run(fetch(base, url))
+    second = run(fetch(base, url, validators={url: (first.etag, first.last_modified)}))
+    assert second.http_status == 304 and second.outcome == "not_modified" and second.body is None
+    assert second.etag == first.etag
+    sent = site.requests_to(site.live_articles()[3].path)[-1].headers
+    assert (sent["if-none-match"], sent["if-modified-since"]) == (first.etag, first.last_modified)
+    visit = to_visit_input(second, "kazinform")
+    assert visit.status == "not_modified" and visit.article_id == site.live_articles()[3].article_id
+
+
+def test_robots_fetched_once_and_disallow_respected(replica: Replica) -> None:
+    site, base = replica
+    site.robots_txt = "User-agent: *\nDisallow: /ru/\n"
+    ru, en = site.live_articles("ru")[0], site.live_articles("en")[0]
+
+    async def both() -> list[FetchResult]:
+        async with Fetcher.for_source(get_source("kazinform", base), FAST) as fetcher:
+            return await fetcher.fetch_many([base + ru.path, base + en.path, base + en.path])
+
+    refused, allowed, again = run(both())
+    assert refused.outcome == "failed" and refused.error == "disallowed by robots.txt"
+    assert allowed.outcome == again.outcome == "ok"
+    assert site.requests_to(ru.path) == []
+    assert len(site.requests_to("/robots.txt")) == 1
+
+
+def test_missing_robots_allows_everything(replica: Replica) -> None:
+    site, base = replica
+    site.robots_txt = None
+    assert run(fetch(base, base + site.live_articles()[0].path)).outcome == "ok"
+
+
+def test_rate_limit_spaces_requests_per_host(replica: Replica) -> None:
+    site, base = replica
+    site.robots_txt = None
+    urls = [base + a.path for a in site.live_articles()[:3]]
+    config = FetchConfig(requests_per_second=5, read_timeout=2.0)
+
+    async def timed() -> tuple[float, list[FetchResult]]:
+        async with Fetcher.for_source(get_source("kazinform", base), config) as fetcher:
+            await fetcher.fetch(base + "/ru/")  # robots.txt and a first request out of the way
+            started = time.monotonic()
+            results = await fetcher.fetch_many(urls)
+            return time.monotonic() - started, results
+
+    elapsed, results = run(timed())
+    assert all(r.outcome == "ok" for r in results)
+    assert elapsed >= 0.55  # 3 starts after the first, 0.2 s apart (a lower bound only)
+
+
+def test_retry_after_on_429_is_waited_for(replica: Replica) -> None:
+    site, base = replica
+    article = site.live_articles()[1]
+    site.set_fault(article.path, "retry_after", seconds=1, times=1)
+    started = time.monotonic()
+    result = run(fetch(base, base + article.path))
+    assert result.outcome == "ok" and result.attempts == 2
+    assert time.monotonic() - started >= 0.9
+    assert [r.status for r in site.requests_to(article.path)] == [429, 200]
+
+
+def test_retry_after_http_date_on_503(replica: Replica) -> None:
+    from datetime import datetime, timedelta
+
+    site, base = replica
+    article = site.live_articles()[2]
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    site.set_fault(article.path, "retry_after", status=503, until=until, times=1)
+    result = run(fetch(base, base + article.path))
+    assert result.outcome == "ok" and [r.status for r in site.requests_to(article.path)] == [503, 200]
+
+
+def test_server_errors_retried_then_failed_with_reason(replica: Replica) -> None:
+    site, base = replica
+    flaky, broken = site.live_articles()[4], site.live_articles()[5]
+    site.set_fault(flaky.path, "status", status=502, times=2)
+    site.set_fault(broken.path, "status", status=500)
+    recovered = run(fetch(base, base + flaky.path))
+    failed = run(fetch(base, base + broken.path))
+    assert recovered.outcome == "ok" and recovered.attempts == 3
+    assert failed.outcome == "failed" and failed.error == "HTTP 500 after 3 attempts"
+    assert failed.body == b"<h1>Error 500</h1>"  # the raw body is kept
+    assert len(site.requests_to(broken.path)) == 3
+    visit = to_visit_input(failed, "kazinform")
+    assert (visit.status, visit.error, visit.raw) == ("failed", failed.error, failed.body)
+
+
+def test_slow_response_times_out_and_fails(replica: Replica) -> None:
+    site, base = replica
+    article = site.live_articles()[6]
+    site.set_fault(article.path, "slow", delay=1.5)
+    config = FetchConfig(read_timeout=0.3, requests_per_second=0, max_attempts=2, backoff_base=0.05)
+    result = run(fetch(base, base + article.path, config))
+    assert result.outcome == "failed"
+    assert result.error == "timeout (ReadTimeout) after 2 attempts"
+
+
+def test_redirect_loop_is_detected(replica: Replica) -> None:
+    site, base = replica
+    site.set_fault("/ru/loop-8221b43c", "redirect_loop")
+    result = run(fetch(base, base + "/ru/loop-8221b43c"))
+    assert result.outcome == "failed" and result.error is not None
+    assert result.error.startswith("redirect loop: ")
+    assert len(site.requests_to("/ru/loop-8221b43c")) == 2
+
+
+def test_too_many_redirects(replica: Replica) -> None:
+    site, base = replica
+    for hop in range(7):
+        site.set_fault(f"/ru/hop-{hop}-8221b43c", "redirect", to=f"/ru/hop-{hop + 1}-8221b43c")
+    result = run(fetch(base, base + "/ru/hop-0-8221b43c"))
+    assert result.error == "too many redirects (more than 5)"
+
+
+def test_moved_article_followed_and_final_url_recorded(replica: Replica) -> None:
+    site, base = replica
+    article = site.live_articles("en")[0]
+    old_url = base + article.path
+    site.move(article.article_id, "new-slug")
+    result = run(fetch(base, old_url))
+    assert result.outcome == "ok" and result.redirected
+    assert result.final_url == f"{base}/en/news/new-slug-{article.article_id}/"
+    visit = to_visit_input(result, "kazinform", status="parsed")
+    assert (visit.locator, visit.requested_url, visit.article_id) == (
+        result.final_url,
+        old_url,
+        article.article_id,
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("http://example.com/ru/elsewhere-8221b43c", "redirect refused: host not in allow-list: example.com"),
+        ("file:///etc/passwd", "redirect refused: scheme not allowed: file"),
+    ],
+)
+def test_redirect_outside_allow_list_refused(replica: Replica, target: str, reason: str) -> None:
+    site, base = replica
+    path = site.live_articles()[7].path
+    site.set_fault(path, "redirect", to=target, status=302)
+    result = run(fetch(base, base + path))
+    assert (result.outcome, result.error) == ("failed", reason)
+
+
+def test_hosts_outside_allow_list_and_private_addresses_refused(replica: Replica) -> None:
+    site, base = replica
+    path = site.live_articles()[0].path
+
+    async def attempts() -> list[FetchResult]:
+        async with Fetcher.for_source(KAZINFORM, FAST) as real_site_only:
+            outside = await real_site_only.fetch(base + path)
+        async with Fetcher({"127.0.0.1", "localhost"}, FAST) as untrusted:
+            loopback = await untrusted.fetch(base + path)
+            by_name = await untrusted.fetch(base.replace("127.0.0.1", "localhost") + path)
+        return [outside, loopback, by_name]
+
+    outside, loopback, by_name = run(attempts())
+    assert outside.error == "host not in allow-list: 127.0.0.1"
+    assert loopback.error == "127.0.0.1 resolves to a non-public address (127.0.0.1)"
+    assert by_name.error is not None and "non-public address" in by_name.error
+    assert site.request_log == []
+
+
+@pytest.mark.parametrize("declare_length", [True, False])
+def test_oversized_body_aborted(replica: Replica, declare_length: bool) -> None:
+    site, base = replica
+    path = site.live_articles()[8].path
+    site.set_fault(path, "oversized", size=2_000_000, declare_length=declare_length)
+    result = run(fetch(base, base + path))
+    assert result.outcome == "failed" and result.error is not None
+    assert result.error.startswith("body larger than 200000 bytes")
+
+
+def test_unexpected_content_types_refused(replica: Replica) -> None:
+    site, base = replica
+    path = site.live_articles()[9].path
+    site.set_fault(path, "content_type", content_type="application/pdf")
+    refused = run(fetch(base, base + path))
+    assert refused.error == "unexpected content type for a page: application/pdf"
+    feed_as_page = run(fetch(base, base + "/rss/rus.xml"))
+    assert feed_as_page.error == "unexpected content type for a page: application/rss+xml"
+    assert run(fetch(base, base + "/rss/rus.xml", kind="feed")).outcome == "ok"
+
+
+def test_deleted_article_is_gone(replica: Replica) -> None:
+    site, base = replica
+    first, second = site.live_articles()[10], site.live_articles()[11]
+    site.delete(first.article_id)
+    site.delete(second.article_id, status=410)
+    for article, status in ((first, 404), (second, 410)):
+        result = run(fetch(base, base + article.path))
+        assert (result.outcome, result.http_status, result.error) == ("gone", status, None)
+        visit = to_visit_input(result, "kazinform")
+        assert (visit.status, visit.article_id) == ("gone", article.article_id)
+
+
+def test_undeclared_encoding_is_delivered_as_received(replica: Replica) -> None:
+    site, base = replica
+    article = site.live_articles("ru")[0]
+    site.set_fault(article.path, "encoding", charset="windows-1251", declared=False)
+    result = run(fetch(base, base + article.path))
+    assert result.outcome == "ok" and result.content_type == "text/html"
+    assert result.body is not None and article.title in result.body.decode("windows-1251")
+
+
+def test_a_usable_body_needs_a_status_from_the_caller(replica: Replica) -> None:
+    site, base = replica
+    result = run(fetch(base, base + site.live_articles()[0].path))
+    with pytest.raises(ValueError):
+        to_visit_input(result, "kazinform")
+    visit = to_visit_input(result, "kazinform", status="parse_error", error="no title")
+    assert (visit.status, visit.error, visit.raw) == ("parse_error", "no title", result.body)
+
+
+def test_warc_export_round_trips(replica: Replica, tmp_path: Any) -> None:
+    from warcio.archiveiterator import ArchiveIterator
+
+    from flows.warc import write_warc
+
+    site, base = replica
+    article = site.live_articles()[0]
+    ok = run(fetch(base, base + article.path))
+    not_found = run(fetch(base, base + "/ru/missing-8221b43c"))
+    refused = run(fetch(base, "http://example.com/"))
+    archive = tmp_path / "crawl.warc.gz"
+    assert write_warc([ok, not_found, refused], archive) == 2
+    with archive.open("rb") as stream:
+        records = [
+            (
+                r.rec_type,
+                r.rec_headers.get_header("WARC-Target-URI"),
+                r.http_headers,
+                r.content_stream().read(),
+            )
+            for r in ArchiveIterator(stream)
+        ]
+    assert [(kind, uri) for kind, uri, _, _ in records] == [
+        ("request", ok.final_url),
+        ("response", ok.final_url),
+        ("request", not_found.final_url),
+        ("response", not_found.final_url),
+    ]
+    assert records[1][3] == ok.body and records[1][2].get_header("ETag") == ok.etag
+    assert records[0][2].get_header("User-Agent").startswith("kazinform-ingest/")
+    assert records[3][2].get_statuscode() == "404"
+
+
+def test_unreachable_robots_txt_disallows_the_host(replica: Replica) -> None:
+    site, base = replica
+    site.set_fault("/robots.txt", "status", status=503)
+    article = site.live_articles()[0]
+    result = run(fetch(base, base + article.path))
+    assert result.error == "robots.txt unreachable: HTTP 503 after 3 attempts"
+    assert site.requests_to(article.path) == []

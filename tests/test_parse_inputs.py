@@ -1,0 +1,106 @@
+"""Input handling: encodings, the content hash, and bad inputs that must fail with a reason."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from parsers.api import parse_bytes, parse_file
+from parsers.record import ParseError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "kazinform"
+SEED = Path(__file__).parent.parent / "seeds" / "000_7da5a18f75e09145.txt"
+PAGE_URL = "https://www.inform.kz/ru/ii-povisit-tochnost-prognozov-virabotki-vie-do-80-v-kazahstane-8221b43c"
+
+
+def _html(name: str) -> str:
+    return (FIXTURES / f"{name}.html").read_text(encoding="utf-8")
+
+
+def test_seed_in_other_encodings_gives_the_same_record() -> None:
+    text = SEED.read_text(encoding="utf-8")
+    reference = parse_bytes(text.encode("utf-8"), locator=SEED.name)
+    with_bom = parse_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"), locator=SEED.name)
+    utf16 = parse_bytes(text.encode("utf-16"), locator=SEED.name)
+    zipped = parse_bytes(gzip.compress(text.encode("utf-8")), locator=SEED.name)
+    for other in (with_bom, utf16, zipped):
+        assert other.to_json_dict() == reference.to_json_dict()
+
+
+def test_windows_1251_declared_in_meta_charset() -> None:
+    html = _html("gen_b_ru").replace('<meta charset="utf-8">', '<meta charset="windows-1251">')
+    record = parse_bytes(html.encode("cp1251", errors="xmlcharrefreplace"), locator="page.html", url=PAGE_URL)
+    assert record.title == "ИИ повысит точность прогнозов выработки ВИЭ до 80% в Казахстане"
+
+
+def test_windows_1251_declared_in_xml_declaration() -> None:
+    html = '<?xml version="1.0" encoding="windows-1251"?>\n' + _html("gen_b_ru").replace('<meta charset="utf-8">', "")
+    record = parse_bytes(html.encode("cp1251", errors="xmlcharrefreplace"), locator="page.xhtml", url=PAGE_URL)
+    assert "Министерстве энергетики" in record.lead
+
+
+def test_content_hash_ignores_whitespace_and_nbsp() -> None:
+    text = SEED.read_text(encoding="utf-8")
+    respaced = "\n".join("\t" + line.replace(" ", "\u00a0 ").replace("\u00a0", " \u00a0") + "   " for line in text.splitlines())
+    reference = parse_bytes(text.encode(), locator=SEED.name)
+    assert parse_bytes(respaced.encode(), locator=SEED.name).content_hash == reference.content_hash
+    reworded = text.replace("Энергетика", "Энергетика и нефть")
+    assert parse_bytes(reworded.encode(), locator=SEED.name).content_hash != reference.content_hash
+
+
+def test_html_hash_ignores_whitespace_and_nbsp() -> None:
+    html = _html("gen_b_ru")
+    respaced = html.replace("<p>", "<p>\n   \u00a0").replace(", ", ",&nbsp;\n ")
+    a = parse_bytes(html.encode(), locator="a.html", url=PAGE_URL)
+    b = parse_bytes(respaced.encode(), locator="b.html", url=PAGE_URL)
+    assert a.content_hash == b.content_hash
+
+
+def _truncated_page() -> bytes:
+    html = _html("gen_b_ru")
+    return html[: html.index("Пилотный проект")].encode()
+
+
+def _headless_page() -> bytes:
+    return b"<html><head><title>Kazinform</title></head><body><nav><a href='/ru/'>Lenta</a></nav></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("raw", "locator", "reason"),
+    [
+        (b"", "inbox/empty.txt", "empty input"),
+        (b"  \n\t \n", "inbox/blank.txt", "empty input"),
+        (bytes(range(256)) * 8, "inbox/photo.jpg", "binary input"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64, "inbox/image.png", "binary input"),
+        (gzip.compress(b"x" * 100)[:12], "inbox/cut.html.gz", "gzip"),
+        (b"\xfa\xfb not utf-8 \xc3\x28", "inbox/latin.txt", "cannot decode"),
+        (_headless_page(), "https://www.inform.kz/ru/lenta", "no article"),
+        (b"<html><body><h1>Only a headline</h1></body></html>", "inbox/headline.html", "no article body"),
+        (_truncated_page(), "inbox/cut.html", "truncated HTML"),
+        (b"<!DOCTYPE html><html><head><meta charset='utf-8'><title>x", "inbox/cut-head.html", "truncated HTML"),
+        ("Заголовок без даты\n\nТекст статьи.".encode(), "inbox/no-date.txt", "no date line"),
+    ],
+    ids=lambda value: value if isinstance(value, str) and len(value) < 40 else "",
+)
+def test_bad_input_names_the_input_and_the_reason(raw: bytes, locator: str, reason: str) -> None:
+    with pytest.raises(ParseError) as caught:
+        parse_bytes(raw, locator=locator)
+    assert reason in caught.value.reason
+    assert caught.value.source_name == locator
+    assert str(caught.value).startswith(locator)
+
+
+def test_missing_file_is_a_parse_error(tmp_path: Path) -> None:
+    missing = tmp_path / "gone.html"
+    with pytest.raises(ParseError, match="cannot read file") as caught:
+        parse_file(missing)
+    assert caught.value.source_name == str(missing)
+
+
+def test_truncation_after_the_article_still_parses() -> None:
+    html = _html("gen_b_ru")
+    cut = html[: html.index('<aside class="sidebar">')]
+    record = parse_bytes(cut.encode(), locator="cut-after.html", url=PAGE_URL)
+    assert record.body.endswith("составила 6,8 процента.")

@@ -1,0 +1,162 @@
+"""Load a batch of visits into the warehouse: one transaction, set-based statements, no per-article SQL.
+
+How a batch is merged
+- Every visit is staged as an Arrow table and compared in SQL with `article_state` (the current
+  version's content_hash and url). Heavy columns (body, blocks, …) are staged only for rows that need
+  a new version; raw bytes only for sha256 values not yet in `raw_pages`.
+- Outcomes of a `parsed` visit: `created` (article_id never seen), `redirected` (its url differs from
+  the article's current url: new version with a `url` change row, plus content rows if the content
+  changed too), `changed` (content_hash differs: new version), `unchanged` (same hash and url; a
+  whitespace-only edit keeps the hash). A record without a url keeps the article's known address.
+  Only title, lead, body, tags and authors feed the hash: a change to another field alone is not a
+  new version, but when a version is made every tracked field that differs gets a change row.
+- `not_modified` (HTTP 304): no version; last_seen_at/last_visited_at and the schedule move on.
+  `gone` (404/410): the article is marked deleted (a `deleted` change row false→true), versions stay;
+  parsing it again later restores it (true→false) with the outcome its content calls for.
+  `failed`, `parse_error`, `listed`: only the visit (and raw bytes when present) is written.
+- The same article twice in one batch: visits are merged in input order. The n-th visit of an article
+  goes into round n, and each round is one set of statements seeing the previous rounds' writes, so a
+  file given twice yields `created` then `unchanged`, exactly as two batches would.
+- A failure anywhere rolls the whole batch back; nothing of it is visible afterwards.
+
+Flip-flop rule
+  A change of field F of an article from X to Y is flagged `flipflop` when an earlier change of the
+  same field of the same article had the same unordered pair of values {X, Y}. So for A→B→A→B the first
+  change is real and the next two are flagged. Values are compared by an md5 of each side
+  (`change_pair_hash`), so the check is an equality join. `articles.edits` counts versions with at least
+  one unflagged field change; `articles.versions` counts all versions.
+
+Revisit schedule (for `--revisit due`)
+  The age band comes from the article's age at the visit (published_at, else first_seen_at):
+  < 3 h → 15 min, < 1 day → 1 h, < 7 days → 3 h, < 30 days → 3 days, < 365 days → 30 days, older →
+  never (null). A new or changed version (or a restoration) resets the interval to 15 min; a visit
+  finding no change doubles it, capped at the band. next_visit_at = visit time + interval. Gone
+  articles are not scheduled; failed and parse_error visits leave the schedule as it was (still due).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import duckdb
+
+from parsers.record import TRACKED_FIELDS
+from warehouse import merge_sql as sql
+from warehouse.stage import stage_raw, stage_versions, stage_visits
+from warehouse.visit import Outcome, VisitInput
+
+EventKind = Literal["created", "changed", "moved", "deleted", "restored"]
+
+_STAGED_VISITS = "load_staged_visits"
+_STAGED_VERSIONS = "load_staged_versions"
+_STAGED_RAW = "load_staged_raw"
+_FIELD_ORDER = {name: i for i, name in enumerate(TRACKED_FIELDS)}
+_VERSION_EVENTS: dict[str, EventKind] = {"created": "created", "changed": "changed", "redirected": "moved"}
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleEvent:
+    """Something that happened to an article in a batch; later slices emit one Prefect event each."""
+
+    kind: EventKind
+    source: str
+    article_id: str
+    version: int
+    url: str | None
+    changed_fields: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class LoadResult:
+    run_id: str
+    outcomes: list[Outcome]  # aligned with the input visits
+    visit_ids: list[int]  # aligned with the input visits
+    counts: dict[str, int] = field(default_factory=dict)
+    events: list[ArticleEvent] = field(default_factory=list)
+
+
+def load_batch(conn: duckdb.DuckDBPyConnection, run_id: str, visits: Sequence[VisitInput]) -> LoadResult:
+    """Write one batch of visits in one transaction and say what came of each."""
+    if not visits:
+        return LoadResult(run_id=run_id, outcomes=[], visit_ids=[])
+    staged_visits, shas = stage_visits(visits)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.register(_STAGED_VISITS, staged_visits)
+        conn.execute(sql.STAGE_BATCH)
+        _store_raw_pages(conn, visits, shas)
+        conn.execute(sql.CREATE_OUTCOMES)
+        rounds = conn.execute(sql.ROUND_COUNT).fetchone()[0]
+        for round_number in range(1, rounds + 1):
+            _merge_round(conn, visits, round_number)
+        _insert_visits(conn, run_id)
+        result = _collect_result(conn, run_id)
+        for statement in sql.DROP_WORK_TABLES:
+            conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        for name in (_STAGED_VISITS, _STAGED_VERSIONS, _STAGED_RAW):
+            _unregister(conn, name)
+    return result
+
+
+def _unregister(conn: duckdb.DuckDBPyConnection, name: str) -> None:
+    with contextlib.suppress(duckdb.Error):  # not every batch registers every table
+        conn.unregister(name)
+
+
+def _store_raw_pages(
+    conn: duckdb.DuckDBPyConnection, visits: Sequence[VisitInput], shas: list[str | None]
+) -> None:
+    unseen = {row[0] for row in conn.execute(sql.UNSEEN_RAW_SHAS).fetchall()}
+    if unseen:
+        conn.register(_STAGED_RAW, stage_raw(visits, shas, unseen))
+        conn.execute(sql.INSERT_RAW_PAGES)
+
+
+def _merge_round(conn: duckdb.DuckDBPyConnection, visits: Sequence[VisitInput], round_number: int) -> None:
+    conn.execute(sql.CLASSIFY_ROUND, {"round": round_number})
+    positions = [row[0] for row in conn.execute(sql.NEW_VERSION_POSITIONS).fetchall()]
+    conn.register(_STAGED_VERSIONS, stage_versions(visits, positions))
+    conn.execute(sql.CLOSE_CURRENT_VERSIONS)
+    conn.execute(sql.INSERT_VERSIONS)
+    conn.execute(sql.INSERT_CHANGES)
+    conn.execute(sql.INSERT_NEW_STATE)
+    conn.execute(sql.UPDATE_KNOWN_STATE)
+    conn.execute(sql.RECORD_ROUND_OUTCOMES)
+
+
+def _insert_visits(conn: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    conn.execute(sql.INSERT_VISITS, {"run_id": run_id})
+
+
+def _collect_result(conn: duckdb.DuckDBPyConnection, run_id: str) -> LoadResult:
+    rows = conn.execute(sql.BATCH_RESULTS).fetchall()
+    outcomes = [row[2] for row in rows]
+    events: list[ArticleEvent] = []
+    for _pos, outcome, deleted_now, restored, source, article_id, version, url, fields in conn.execute(
+        sql.BATCH_EVENTS
+    ).fetchall():
+        changed = tuple(sorted(fields, key=lambda f: _FIELD_ORDER.get(f, len(_FIELD_ORDER))))
+        kinds: list[tuple[EventKind, tuple[str, ...]]] = []
+        if deleted_now:
+            kinds.append(("deleted", ("deleted",)))
+        if restored:
+            kinds.append(("restored", ("deleted",)))
+        if outcome in _VERSION_EVENTS:
+            kinds.append((_VERSION_EVENTS[outcome], changed))
+        events.extend(ArticleEvent(kind, source, article_id, version, url, names) for kind, names in kinds)
+    return LoadResult(
+        run_id=run_id,
+        outcomes=outcomes,
+        visit_ids=[row[1] for row in rows],
+        counts=dict(Counter(outcomes)),
+        events=events,
+    )

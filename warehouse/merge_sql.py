@@ -1,0 +1,238 @@
+"""The statements one batch load runs, in the order `warehouse.load` runs them.
+
+Inputs are Arrow tables registered on the connection (`load_staged_visits`, `load_staged_versions`,
+`load_staged_raw`); working sets are temp tables (`load_batch_visits`, `load_round`, `load_outcomes`)
+created inside the batch transaction, so a rollback leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from parsers.record import TRACKED_FIELDS
+
+# Statuses whose visit says something about the article itself (and so are merged in order).
+ARTICLE_STATUSES = "('parsed', 'not_modified', 'gone')"
+VERSIONING_OUTCOMES = "('created', 'changed', 'redirected')"
+
+STAGE_BATCH = f"""
+CREATE OR REPLACE TEMP TABLE load_batch_visits AS
+SELECT (SELECT coalesce(max(visit_id), 0) FROM visits) + s.pos + 1 AS visit_id,
+       s.*,
+       -- the n-th visit of the same article in this batch is merged in round n, after the earlier ones
+       CASE WHEN s.article_id IS NOT NULL AND s.status IN {ARTICLE_STATUSES}
+            THEN row_number() OVER (
+                PARTITION BY s.source, s.article_id, s.status IN {ARTICLE_STATUSES} ORDER BY s.pos)
+       END AS occurrence
+FROM load_staged_visits AS s
+"""
+
+ROUND_COUNT = "SELECT coalesce(max(occurrence), 0) FROM load_batch_visits"
+
+CREATE_OUTCOMES = """
+CREATE OR REPLACE TEMP TABLE load_outcomes (
+    pos BIGINT, visit_id BIGINT, source VARCHAR, article_id VARCHAR, outcome VARCHAR,
+    version INTEGER, url VARCHAR, deleted_now BOOLEAN, restored BOOLEAN
+)
+"""
+
+# One round: each article at most once, compared with its state as left by the previous round.
+CLASSIFY_ROUND = f"""
+CREATE OR REPLACE TEMP TABLE load_round AS
+WITH compared AS (
+    SELECT b.pos, b.visit_id, b.source, b.article_id, b.status, b.visited_at, b.content_hash,
+           s.article_id IS NOT NULL AS known,
+           s.current_version, coalesce(s.deleted, false) AS was_deleted,
+           s.revisit_interval AS previous_interval,
+           CASE WHEN b.status = 'parsed' THEN b.published_at ELSE s.published_at END AS published_at,
+           coalesce(s.first_seen_at, b.visited_at) AS first_seen_at,
+           -- a record without an address keeps the article's known one
+           CASE WHEN b.status = 'parsed' THEN coalesce(b.record_url, s.url) ELSE s.url END AS new_url,
+           CASE
+               WHEN b.status <> 'parsed' THEN b.status
+               WHEN s.article_id IS NULL THEN 'created'
+               WHEN coalesce(b.record_url, s.url) IS DISTINCT FROM s.url THEN 'redirected'
+               WHEN b.content_hash <> s.current_hash THEN 'changed'
+               ELSE 'unchanged'
+           END AS outcome
+    FROM load_batch_visits AS b
+    LEFT JOIN article_state AS s ON s.source = b.source AND s.article_id = b.article_id
+    WHERE b.occurrence = $round
+), decided AS (
+    SELECT *,
+           outcome IN {VERSIONING_OUTCOMES} AS new_version,
+           CASE WHEN outcome IN {VERSIONING_OUTCOMES} THEN coalesce(current_version, 0) + 1
+                ELSE current_version END AS version,
+           status = 'gone' AND known AND NOT was_deleted AS deleted_now,
+           status = 'parsed' AND was_deleted AS restored,
+           revisit_band(epoch(visited_at - coalesce(published_at, first_seen_at))) AS band
+    FROM compared
+)
+SELECT *,
+       -- News Sniffer's rule: a change found resets the interval, a visit without one doubles it,
+       -- never beyond the age band; gone articles and articles past the last band are not revisited.
+       CASE WHEN band IS NULL OR status = 'gone' THEN NULL
+            WHEN new_version OR restored THEN least(INTERVAL 15 MINUTE, band)
+            ELSE least(coalesce(previous_interval, INTERVAL 15 MINUTE) * 2, band)
+       END AS next_interval
+FROM decided
+"""
+
+NEW_VERSION_POSITIONS = "SELECT pos FROM load_round WHERE new_version ORDER BY pos"
+
+CLOSE_CURRENT_VERSIONS = """
+UPDATE article_versions AS v SET valid_to = r.visited_at
+FROM load_round AS r
+WHERE r.new_version AND r.outcome <> 'created'
+  AND v.source = r.source AND v.article_id = r.article_id AND v.valid_to IS NULL
+"""
+
+INSERT_VERSIONS = """
+INSERT INTO article_versions BY NAME
+SELECT r.source, r.article_id, r.version, r.new_url AS url, n.language, n.title, n.lead, n.body,
+       n.blocks, r.published_at, n.published_text, n.updated_at, n.authors, n.tags, n.category,
+       n.image_url, n.image_caption, n.image_credit, r.content_hash, n.parser,
+       r.visited_at AS valid_from, NULL AS valid_to, r.visit_id
+FROM load_round AS r
+JOIN load_staged_versions AS n USING (pos)
+WHERE r.new_version
+ORDER BY r.pos
+"""
+
+_LIST_FIELDS = {"authors", "tags"}
+_TIME_FIELDS = {"published_at", "updated_at"}
+# Columns of the new version that the light stage (load_round) holds rather than the heavy one.
+_FROM_ROUND = {"url": "r.new_url", "published_at": "r.published_at"}
+
+
+def _as_text(field: str, expression: str) -> str:
+    """The text a change row shows: lists as JSON, timestamps as ISO-8601 UTC, text as is."""
+    if field in _LIST_FIELDS:
+        return f"CAST(to_json({expression}) AS VARCHAR)"
+    if field in _TIME_FIELDS:
+        return f"strftime({expression}, '%Y-%m-%dT%H:%M:%SZ')"
+    return f"CAST({expression} AS VARCHAR)"
+
+
+def _field_pairs() -> str:
+    pairs = []
+    for field in TRACKED_FIELDS:
+        new = _FROM_ROUND.get(field, f"n.{field}")
+        pairs.append(
+            f"{{'field': '{field}', 'old_value': {_as_text(field, 'p.' + field)}, "
+            f"'new_value': {_as_text(field, new)}}}"
+        )
+    return "[\n            " + ",\n            ".join(pairs) + "\n        ]"
+
+
+# Field changes come from comparing each new version with the one it replaces, field by field in SQL;
+# `deleted` rows come from the round's flags. A change is a flip-flop when the same article's same
+# field already changed between the same two values (in either direction).
+INSERT_CHANGES = f"""
+INSERT INTO article_changes BY NAME
+WITH compared AS (
+    SELECT r.source, r.article_id, r.version, r.visited_at AS changed_at, r.visit_id,
+           unnest({_field_pairs()}, recursive := true)
+    FROM load_round AS r
+    JOIN load_staged_versions AS n USING (pos)
+    JOIN article_versions AS p
+      ON p.source = r.source AND p.article_id = r.article_id AND p.version = r.current_version
+    WHERE r.new_version AND r.outcome <> 'created'
+), field_changes AS (
+    SELECT * FROM compared WHERE old_value IS DISTINCT FROM new_value
+), deletion_changes AS (
+    SELECT source, article_id, version, visited_at AS changed_at, visit_id, 'deleted' AS field,
+           CASE WHEN deleted_now THEN 'false' ELSE 'true' END AS old_value,
+           CASE WHEN deleted_now THEN 'true' ELSE 'false' END AS new_value
+    FROM load_round
+    WHERE deleted_now OR restored
+), candidates AS (
+    SELECT *, change_pair_hash(old_value, new_value) AS value_pair_hash
+    FROM (SELECT * FROM field_changes UNION ALL BY NAME SELECT * FROM deletion_changes)
+), earlier AS (
+    SELECT DISTINCT c.source, c.article_id, c.field, c.value_pair_hash
+    FROM article_changes AS c
+    SEMI JOIN candidates AS k
+      ON k.source = c.source AND k.article_id = c.article_id AND k.field = c.field
+)
+SELECT k.source, k.article_id, k.version, k.field, k.old_value, k.new_value, k.changed_at, k.visit_id,
+       k.value_pair_hash, e.source IS NOT NULL AS flipflop
+FROM candidates AS k
+LEFT JOIN earlier AS e
+  ON e.source = k.source AND e.article_id = k.article_id AND e.field = k.field
+ AND e.value_pair_hash = k.value_pair_hash
+"""
+
+INSERT_NEW_STATE = """
+INSERT INTO article_state BY NAME
+SELECT source, article_id, new_url AS url, false AS deleted, version AS current_version,
+       content_hash AS current_hash, published_at, visited_at AS first_seen_at,
+       visited_at AS last_seen_at, visited_at AS last_visited_at, visited_at AS last_changed_at,
+       next_interval AS revisit_interval, visited_at + next_interval AS next_visit_at
+FROM load_round
+WHERE outcome = 'created'
+"""
+
+UPDATE_KNOWN_STATE = """
+UPDATE article_state AS s SET
+    url = r.new_url,
+    deleted = CASE WHEN r.status = 'gone' THEN true WHEN r.status = 'parsed' THEN false ELSE s.deleted END,
+    current_version = r.version,
+    current_hash = CASE WHEN r.new_version THEN r.content_hash ELSE s.current_hash END,
+    published_at = CASE WHEN r.new_version THEN r.published_at ELSE s.published_at END,
+    last_seen_at = CASE WHEN r.status IN ('parsed', 'not_modified') THEN r.visited_at ELSE s.last_seen_at END,
+    last_visited_at = r.visited_at,
+    last_changed_at = CASE WHEN r.new_version OR r.deleted_now OR r.restored
+                           THEN r.visited_at ELSE s.last_changed_at END,
+    revisit_interval = r.next_interval,
+    next_visit_at = r.visited_at + r.next_interval
+FROM load_round AS r
+WHERE r.known AND s.source = r.source AND s.article_id = r.article_id
+"""
+
+RECORD_ROUND_OUTCOMES = """
+INSERT INTO load_outcomes
+SELECT pos, visit_id, source, article_id, outcome, version, new_url, deleted_now, restored
+FROM load_round
+"""
+
+UNSEEN_RAW_SHAS = """
+SELECT DISTINCT b.raw_sha256
+FROM load_batch_visits AS b
+ANTI JOIN raw_pages AS r ON r.raw_sha256 = b.raw_sha256
+WHERE b.raw_sha256 IS NOT NULL
+"""
+
+INSERT_RAW_PAGES = "INSERT INTO raw_pages BY NAME SELECT * FROM load_staged_raw"
+
+INSERT_VISITS = """
+INSERT INTO visits BY NAME
+SELECT b.visit_id, $run_id AS run_id, b.source, b.article_id, b.url, b.path, b.visited_at,
+       coalesce(o.outcome, b.status) AS outcome, b.error, b.raw_sha256, b.bytes,
+       b.http_status, b.etag, b.last_modified, b.content_type, b.requested_url
+FROM load_batch_visits AS b
+LEFT JOIN load_outcomes AS o USING (pos)
+ORDER BY b.pos
+"""
+
+BATCH_RESULTS = """
+SELECT b.pos, b.visit_id, coalesce(o.outcome, b.status) AS outcome
+FROM load_batch_visits AS b
+LEFT JOIN load_outcomes AS o USING (pos)
+ORDER BY b.pos
+"""
+
+# Article events in input order; the fields each new version changed, in record order.
+BATCH_EVENTS = """
+SELECT o.pos, o.outcome, o.deleted_now, o.restored, o.source, o.article_id, o.version, o.url,
+       coalesce(list(c.field) FILTER (WHERE c.field IS NOT NULL AND c.field <> 'deleted'), []) AS fields
+FROM load_outcomes AS o
+LEFT JOIN article_changes AS c ON c.visit_id = o.visit_id
+WHERE o.outcome IN ('created', 'changed', 'redirected') OR o.deleted_now OR o.restored
+GROUP BY ALL
+ORDER BY o.pos
+"""
+
+DROP_WORK_TABLES = (
+    "DROP TABLE IF EXISTS load_batch_visits",
+    "DROP TABLE IF EXISTS load_round",
+    "DROP TABLE IF EXISTS load_outcomes",
+)
