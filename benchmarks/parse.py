@@ -6,15 +6,16 @@ cards, a link-heavy footer). The same list of pages goes through `parsers.api.pa
 through `trafilatura.bare_extraction`, ≥ 2,000 parses each, one process, one core, after a warm-up.
 Tree builders are timed alone on the same pages, because the tree decides the figure.
 
-Measured on the development machine (2 cores, Python 3.11, selectolax 1.0.2, lxml 6.1, bs4 4.15,
-trafilatura 2.3), mean page 195 KB:
-  tree only, per page: selectolax/lexbor 1.3 ms · lxml.html 3.6 ms · bs4+lxml+SoupStrainer 9.9 ms ·
-  bs4+lxml 20.6 ms
-  parse_bytes 349 articles/s (2.9 ms) · trafilatura 25 articles/s (40 ms) · ratio 14×
-Choice: selectolax (lexbor) on the hot path. bs4 spends ~20 ms building its tree (a SoupStrainer
-halves that but cuts away the <head> meta and JSON-LD we read), which alone is half of trafilatura's
-whole run; lexbor builds the full tree in ~1 ms and its CSS engine answers our few selectors in
-microseconds. bs4 is not used by the parsers.
+Measured on the development machine (2 cores shared with other jobs, Python 3.11, selectolax 1.0.2,
+lxml 6.1.3, bs4 4.15, trafilatura 2.3.1), 39 pages of 133–300 KB, mean 208 KB:
+  tree only, per page (str in): selectolax/lexbor 3.0 ms · lxml.html 3.8 ms ·
+  bs4+lxml+SoupStrainer 103 ms · bs4+lxml 118 ms
+  parse_bytes 188 articles/s (5.3 ms, 2,000 parses) · trafilatura 3.9 articles/s (258 ms) · ratio 48×
+Choice: selectolax (lexbor) on the hot path. bs4's tree costs 30–40× lexbor's on these pages, and a
+SoupStrainer barely helps once it must keep the <div>s the article lives in plus <head>'s meta and
+JSON-LD; lxml is close to lexbor but its selectors need cssselect translation and its text API is
+clumsier for inline runs. lexbor builds the whole tree in a few ms and answers our handful of CSS
+selectors in microseconds. bs4 is not used by the parsers.
 
 trafilatura takes ~0.1–0.3 s a page here, so 2,000 of its parses would take minutes: it runs over
 every distinct page `--baseline-rounds` times (default 2) and its per-page mean is compared.
@@ -39,10 +40,44 @@ sys.path.insert(0, str(ROOT))
 from parsers.api import parse_bytes  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "kazinform"
-SECTIONS = ["Политика", "Экономика", "Общество", "Происшествия", "Регионы", "Мир", "Спорт", "Культура",
-            "Наука", "Технологии", "Здоровье", "Образование", "Аналитика", "Интервью", "Фото", "Видео"]
-WORDS = ("Казахстан Астана Алматы президент министр правительство развитие проект регион область "
-         "экономика инвестиции сотрудничество встреча заседание рост программа безопасность").split()
+SECTIONS = [
+    "Политика",
+    "Экономика",
+    "Общество",
+    "Происшествия",
+    "Регионы",
+    "Мир",
+    "Спорт",
+    "Культура",
+    "Наука",
+    "Технологии",
+    "Здоровье",
+    "Образование",
+    "Аналитика",
+    "Интервью",
+    "Фото",
+    "Видео",
+]
+WORDS = [
+    "Казахстан",
+    "Астана",
+    "Алматы",
+    "президент",
+    "министр",
+    "правительство",
+    "развитие",
+    "проект",
+    "регион",
+    "область",
+    "экономика",
+    "инвестиции",
+    "сотрудничество",
+    "встреча",
+    "заседание",
+    "рост",
+    "программа",
+    "безопасность",
+]
 
 
 def _headline(rng: random.Random) -> str:
@@ -62,10 +97,19 @@ def _mega_menu(rng: random.Random) -> str:
 
 
 def _state_script(rng: random.Random, items: int) -> str:
-    state = {"feed": [{"id": f"{rng.getrandbits(32):08x}", "title": _headline(rng), "views": rng.randint(0, 10**5),
-                       "tags": rng.sample(WORDS, 3), "published": "2025-11-12T19:09:00+05:00"}
-                      for _ in range(items)]}
-    return f'<script>window.__INITIAL_STATE__ = {json.dumps(state, ensure_ascii=False)};</script>'
+    state = {
+        "feed": [
+            {
+                "id": f"{rng.getrandbits(32):08x}",
+                "title": _headline(rng),
+                "views": rng.randint(0, 10**5),
+                "tags": rng.sample(WORDS, 3),
+                "published": "2025-11-12T19:09:00+05:00",
+            }
+            for _ in range(items)
+        ]
+    }
+    return f"<script>window.__INITIAL_STATE__ = {json.dumps(state, ensure_ascii=False)};</script>"
 
 
 def _cards(rng: random.Random, count: int) -> str:
@@ -102,7 +146,13 @@ def full_size_pages(seed: int = 1) -> list[tuple[str, str, bytes]]:
             while len(html.encode()) + len(tail.encode()) < target:
                 tail += _cards(rng, 20)
             html = html.replace("</body>", tail + "\n</body>", 1)
-            pages.append((f"{path.stem}#{variant}", meta["url"], html.encode(_charset(path), errors="xmlcharrefreplace")))
+            pages.append(
+                (
+                    f"{path.stem}#{variant}",
+                    meta["url"],
+                    html.encode(_charset(path), errors="xmlcharrefreplace"),
+                )
+            )
     return pages
 
 
@@ -147,24 +197,30 @@ def main() -> None:
 
     pages = full_size_pages()
     sizes = [len(raw) for _, _, raw in pages]
-    print(f"method: {len(pages)} pages from {len(pages) // 3} fixtures wrapped in page chrome, "
-          f"{min(sizes) // 1000}–{max(sizes) // 1000} KB (mean {sum(sizes) // len(sizes) // 1000} KB); "
-          f"single process, perf_counter, warm-up excluded")
+    print(
+        f"method: {len(pages)} pages from {len(pages) // 3} fixtures wrapped in page chrome, "
+        f"{min(sizes) // 1000}–{max(sizes) // 1000} KB (mean {sum(sizes) // len(sizes) // 1000} KB); "
+        f"single process, perf_counter, warm-up excluded"
+    )
     decoded_pages = [(n, u, r.decode(_charset(Path(n.split("#")[0])))) for n, u, r in pages]
     for name, build in _tree_builders().items():
         seconds = _time_per_item(build, decoded_pages, args.tree_parses)  # str in: no charset sniffing
         print(f"tree only   {name:24s} {seconds * 1000:7.2f} ms/page ({args.tree_parses} parses)")
 
     ours = _time_per_item(lambda raw, url: parse_bytes(raw, locator=url, url=url), pages, args.parses)
-    print(f"parse_bytes (selectolax)             {1 / ours:8.1f} articles/s  "
-          f"{ours * 1000:6.2f} ms/article  ({args.parses} parses)")
+    print(
+        f"parse_bytes (selectolax)             {1 / ours:8.1f} articles/s  "
+        f"{ours * 1000:6.2f} ms/article  ({args.parses} parses)"
+    )
     decoded = [(name, url, raw.decode(_charset(Path(name.split("#")[0])))) for name, url, raw in pages]
     baseline_parses = args.baseline_rounds * len(pages)
     baseline = _time_per_item(
         lambda html, url: bare_extraction(html, url=url, with_metadata=True), decoded, baseline_parses
     )
-    print(f"trafilatura.bare_extraction          {1 / baseline:8.1f} articles/s  "
-          f"{baseline * 1000:6.2f} ms/article  ({baseline_parses} parses: every page x{args.baseline_rounds})")
+    print(
+        f"trafilatura.bare_extraction          {1 / baseline:8.1f} articles/s  "
+        f"{baseline * 1000:6.2f} ms/article  ({baseline_parses} parses: every page x{args.baseline_rounds})"
+    )
     print(f"ratio: parse_bytes is {baseline / ours:.1f}x trafilatura (target >= 5x)")
 
 

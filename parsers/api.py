@@ -89,9 +89,7 @@ def parse_bytes(
     return parse_text_copy(text, locator=locator, url=url, source=source, known_tags=known_tags)
 
 
-def parse_file(
-    path: str | Path, url: str | None = None, known_tags: Collection[str] = ()
-) -> ArticleRecord:
+def parse_file(path: str | Path, url: str | None = None, known_tags: Collection[str] = ()) -> ArticleRecord:
     """Read and parse one file (.txt, .html, .htm, .html.gz)."""
     try:
         raw = Path(path).read_bytes()

@@ -17,12 +17,53 @@ from parsers.record import Block, normalize_text
 from parsers.text import PHOTO_CREDIT, READ_ALSO, looks_like_heading
 
 _SKIP_TAGS = frozenset(
-    {"script", "style", "noscript", "iframe", "form", "button", "svg", "nav", "aside", "footer",
-     "template", "ins", "object", "embed", "video", "audio", "input", "select", "textarea", "link"}
+    {
+        "script",
+        "style",
+        "noscript",
+        "iframe",
+        "form",
+        "button",
+        "svg",
+        "nav",
+        "aside",
+        "footer",
+        "template",
+        "ins",
+        "object",
+        "embed",
+        "video",
+        "audio",
+        "input",
+        "select",
+        "textarea",
+        "link",
+    }
 )
 _INLINE_TAGS = frozenset(
-    {"a", "span", "strong", "b", "em", "i", "u", "s", "sup", "sub", "small", "mark", "abbr", "cite",
-     "code", "q", "time", "font", "label", "wbr", "-text"}
+    {
+        "a",
+        "span",
+        "strong",
+        "b",
+        "em",
+        "i",
+        "u",
+        "s",
+        "sup",
+        "sub",
+        "small",
+        "mark",
+        "abbr",
+        "cite",
+        "code",
+        "q",
+        "time",
+        "font",
+        "label",
+        "wbr",
+        "-text",
+    }
 )
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _EMPHASIS = frozenset({"strong", "b"})
@@ -103,9 +144,7 @@ class _BlockCollector:
     @staticmethod
     def _is_bold_heading(node: LexborNode, text: str) -> bool:
         children = [child for child in node.iter(include_text=True) if child.text(deep=True).strip()]
-        return (
-            len(children) == 1 and children[0].tag in _EMPHASIS and looks_like_heading(text)
-        )
+        return len(children) == 1 and children[0].tag in _EMPHASIS and looks_like_heading(text)
 
     def add_image(self, node: LexborNode) -> None:
         block = image_block(node, self.page_url)

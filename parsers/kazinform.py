@@ -105,11 +105,12 @@ class _KazinformLayout(BaseParser):
         main_image = self._main_image()
         if main_image is not None and not any(b.kind == "image" for b in blocks):
             blocks = [main_image, *blocks]
-        if not any(b.kind != "image" for b in blocks):
-            text = ld_text(self.page.ld_value("articleBody"))
-            blocks = [Block("paragraph", p) for p in (normalize_text(x) for x in text.split("\n")) if p] if (
-                text and not self.page.truncated
-            ) else blocks
+        raw_body = self.page.ld_value("articleBody")
+        has_text = any(b.kind != "image" for b in blocks)
+        if not has_text and isinstance(raw_body, str) and not self.page.truncated:
+            # Markup gave no text: JSON-LD articleBody, one paragraph per line, as the last resort.
+            paragraphs = (normalize_text(line) for line in raw_body.splitlines())
+            blocks = [*blocks, *(Block("paragraph", text) for text in paragraphs if text)]
         return blocks
 
     def _main_image(self) -> Block | None:

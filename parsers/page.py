@@ -7,7 +7,7 @@ than lxml and an order of magnitude faster than BeautifulSoup (see benchmarks/pa
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -69,7 +69,6 @@ class Page:
     url: str | None
     html_lang: str | None
     truncated: bool
-    _first_cache: dict[str, LexborNode | None] = field(default_factory=dict)
 
     @classmethod
     def from_html(cls, html: str, url: str | None = None) -> Page:

@@ -21,12 +21,12 @@ PHOTO_CREDIT = re.compile(
 )
 AUTHOR_LABELS = frozenset({"автор", "авторы", "author", "authors", "авторлар", "作者"})
 TAG_LABELS = re.compile(r"^\s*(?:теги|тегтер|tags|标签)\s*[:：]\s*(?P<rest>.*)$", re.IGNORECASE)
-_FINAL_PUNCTUATION = tuple(".!?:;…,»\"”)")
+_FINAL_PUNCTUATION = tuple('.!?:;…,»"”)')
 HEADING_MAX_CHARS = 90
 
 
 def detect_language(text: str) -> str | None:
-    """Script-based guess: Han → zh; Cyrillic with Kazakh-only letters → kk, other Cyrillic → ru; Latin → en."""
+    """Guess by script: Han → zh; Cyrillic with Kazakh-only letters → kk, other Cyrillic → ru; Latin → en."""
     cyrillic = latin = kazakh = 0
     for char in text:
         if "\u0400" <= char <= "\u04ff":
@@ -49,7 +49,9 @@ def detect_language(text: str) -> str | None:
 def looks_like_heading(line: str) -> bool:
     """A short line without final punctuation, as section headings appear once markup is gone."""
     text = normalize_text(line)
-    return 0 < len(text) <= HEADING_MAX_CHARS and not text.endswith(_FINAL_PUNCTUATION) and not text[0] in "•-–—"
+    return (
+        0 < len(text) <= HEADING_MAX_CHARS and not text.endswith(_FINAL_PUNCTUATION) and text[0] not in "•-–—"
+    )
 
 
 def body_text(blocks: list[Block]) -> str:

@@ -115,9 +115,7 @@ def parse_text_copy(
     lines = [line for line in lines if line]
     if not lines:
         raise ParseError("empty text copy (only whitespace)", source_name=locator)
-    date_index = next(
-        (i for i, line in enumerate(lines[:_DATE_LINE_WINDOW]) if parse_page_date(line)), None
-    )
+    date_index = next((i for i, line in enumerate(lines[:_DATE_LINE_WINDOW]) if parse_page_date(line)), None)
     if date_index is None:
         raise ParseError(
             f"text copy has no date line (expected e.g. '19:09, 12 Ноябрь 2025 | GMT +5'), "
@@ -132,9 +130,10 @@ def parse_text_copy(
     rest, authors, tags_line = _split_tail(rest)
 
     lead = None
-    if rest and not (len(rest) > 1 and PHOTO_CREDIT.match(rest[1])) and not rest[0].startswith("•"):
-        if not looks_like_heading(rest[0]):
-            lead, rest = rest[0], rest[1:]
+    # The lead is the first paragraph unless that is a photo, a bullet or a heading.
+    photo_first = len(rest) > 1 and PHOTO_CREDIT.match(rest[1]) is not None
+    if rest and not photo_first and not rest[0].startswith(_BULLETS) and not looks_like_heading(rest[0]):
+        lead, rest = rest[0], rest[1:]
     blocks, caption, credit = _body_blocks(rest)
     body = body_text(blocks)
     tags = split_tags_line(tags_line, known_tags) if tags_line else []

@@ -55,15 +55,28 @@ def test_iso_dates(text: str, expected: datetime) -> None:
     assert parse_any_date(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "Касым-Жомарт Токаев", "19:09, 12 Брюмер 2025", "25:09, 31 Ноября 2025", None])
+@pytest.mark.parametrize(
+    "text", ["", "Касым-Жомарт Токаев", "19:09, 12 Брюмер 2025", "25:09, 31 Ноября 2025", None]
+)
 def test_not_dates(text: str | None) -> None:
     assert parse_any_date(text) is None
 
 
 @pytest.mark.parametrize(
     ("word", "number"),
-    [("Ноябрь", 11), ("ноября", 11), ("Мая", 5), ("май", 5), ("Март", 3), ("сәуір", 4), ("Қыркүйек", 9),
-     ("маусымда", 6), ("Jan", 1), ("september", 9), ("Дом", None)],
+    [
+        ("Ноябрь", 11),
+        ("ноября", 11),
+        ("Мая", 5),
+        ("май", 5),
+        ("Март", 3),
+        ("сәуір", 4),
+        ("Қыркүйек", 9),
+        ("маусымда", 6),
+        ("Jan", 1),
+        ("september", 9),
+        ("Дом", None),
+    ],
 )
 def test_month_names(word: str, number: int | None) -> None:
     assert month_number(word) == number

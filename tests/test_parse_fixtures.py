@@ -15,9 +15,25 @@ from parsers.page import Page
 FIXTURES = Path(__file__).parent / "fixtures" / "kazinform"
 PAGES = sorted(FIXTURES.glob("*.html"))
 FIELDS = (
-    "source", "article_id", "url", "language", "title", "lead", "body", "blocks", "published_at",
-    "published_text", "updated_at", "authors", "tags", "category", "image_url", "image_caption",
-    "image_credit", "parser", "content_hash",
+    "source",
+    "article_id",
+    "url",
+    "language",
+    "title",
+    "lead",
+    "body",
+    "blocks",
+    "published_at",
+    "published_text",
+    "updated_at",
+    "authors",
+    "tags",
+    "category",
+    "image_url",
+    "image_caption",
+    "image_credit",
+    "parser",
+    "content_hash",
 )
 
 
@@ -71,14 +87,31 @@ def test_noise_does_not_change_the_article() -> None:
     clean, noisy = _parsed("gen_a_ru"), _parsed("noisy_ru")
     assert noisy["content_hash"] == clean["content_hash"]
     assert noisy["blocks"] == clean["blocks"]
-    for noise in ("Реклама", "Читайте также", "Telegram", "cookie", "adsbygoogle", "Поделиться", "console.log"):
+    for noise in (
+        "Реклама",
+        "Читайте также",
+        "Telegram",
+        "cookie",
+        "adsbygoogle",
+        "Поделиться",
+        "console.log",
+    ):
         assert noise not in noisy["body"]
 
 
 def test_body_leaves_out_everything_that_is_not_article_text() -> None:
     record = _parsed("gen_b_ru")
-    for excluded in (record["title"], record["lead"], record["published_text"], "Теги", "Автор",
-                     "Ерлан Жумабаев", "Photo credit", "Ветровая электростанция", "Казахстан увеличит долю ВИЭ"):
+    for excluded in (
+        record["title"],
+        record["lead"],
+        record["published_text"],
+        "Теги",
+        "Автор",
+        "Ерлан Жумабаев",
+        "Photo credit",
+        "Ветровая электростанция",
+        "Казахстан увеличит долю ВИЭ",
+    ):
         assert excluded not in record["body"]
 
 

@@ -36,14 +36,20 @@ def test_windows_1251_declared_in_meta_charset() -> None:
 
 
 def test_windows_1251_declared_in_xml_declaration() -> None:
-    html = '<?xml version="1.0" encoding="windows-1251"?>\n' + _html("gen_b_ru").replace('<meta charset="utf-8">', "")
-    record = parse_bytes(html.encode("cp1251", errors="xmlcharrefreplace"), locator="page.xhtml", url=PAGE_URL)
+    html = '<?xml version="1.0" encoding="windows-1251"?>\n' + _html("gen_b_ru").replace(
+        '<meta charset="utf-8">', ""
+    )
+    record = parse_bytes(
+        html.encode("cp1251", errors="xmlcharrefreplace"), locator="page.xhtml", url=PAGE_URL
+    )
     assert "Министерстве энергетики" in record.lead
 
 
 def test_content_hash_ignores_whitespace_and_nbsp() -> None:
     text = SEED.read_text(encoding="utf-8")
-    respaced = "\n".join("\t" + line.replace(" ", "\u00a0 ").replace("\u00a0", " \u00a0") + "   " for line in text.splitlines())
+    respaced = "\n".join(
+        "\t" + line.replace(" ", "\u00a0 ").replace("\u00a0", " \u00a0") + "   " for line in text.splitlines()
+    )
     reference = parse_bytes(text.encode(), locator=SEED.name)
     assert parse_bytes(respaced.encode(), locator=SEED.name).content_hash == reference.content_hash
     reworded = text.replace("Энергетика", "Энергетика и нефть")
@@ -64,7 +70,9 @@ def _truncated_page() -> bytes:
 
 
 def _headless_page() -> bytes:
-    return b"<html><head><title>Kazinform</title></head><body><nav><a href='/ru/'>Lenta</a></nav></body></html>"
+    return (
+        b"<html><head><title>Kazinform</title></head><body><nav><a href='/ru/'>Lenta</a></nav></body></html>"
+    )
 
 
 @pytest.mark.parametrize(
@@ -79,7 +87,11 @@ def _headless_page() -> bytes:
         (_headless_page(), "https://www.inform.kz/ru/lenta", "no article"),
         (b"<html><body><h1>Only a headline</h1></body></html>", "inbox/headline.html", "no article body"),
         (_truncated_page(), "inbox/cut.html", "truncated HTML"),
-        (b"<!DOCTYPE html><html><head><meta charset='utf-8'><title>x", "inbox/cut-head.html", "truncated HTML"),
+        (
+            b"<!DOCTYPE html><html><head><meta charset='utf-8'><title>x",
+            "inbox/cut-head.html",
+            "truncated HTML",
+        ),
         ("Заголовок без даты\n\nТекст статьи.".encode(), "inbox/no-date.txt", "no date line"),
     ],
     ids=lambda value: value if isinstance(value, str) and len(value) < 40 else "",

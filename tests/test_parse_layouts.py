@@ -46,7 +46,9 @@ def test_body_in_plain_divs_and_bold_subheadings() -> None:
     <p><img src="/a.jpg" alt="Фото события"></p><p>Фото: Kazinform</p>
     <table><tr><td>Год</td><td>Объем</td></tr></table>
     <div class="banner">Реклама</div><p>Читайте также: Другая новость</p></div></div></body></html>"""
-    record = parse_bytes(html.encode(), locator="plain-divs.html", url="https://www.inform.kz/ru/novost-abcdef12")
+    record = parse_bytes(
+        html.encode(), locator="plain-divs.html", url="https://www.inform.kz/ru/novost-abcdef12"
+    )
     assert [(b.kind, b.text) for b in record.blocks] == [
         ("paragraph", "Текст без абзацев, со ссылкой."),
         ("heading", "Подробности"),
@@ -74,3 +76,11 @@ def test_json_ld_fills_a_page_whose_markup_lacks_fields() -> None:
     assert record.tags == ["Астана", "Экономика"]
     assert record.published_at == datetime(2025, 3, 4, 5, 0, tzinfo=UTC)
     assert record.language == "ru"
+
+
+def test_json_ld_article_body_is_the_last_resort() -> None:
+    html = """<html><head><meta charset="utf-8"><script type="application/ld+json">
+    {"@type":"NewsArticle","headline":"Only metadata","articleBody":"First line.\\nSecond line."}
+    </script></head><body><div class="article"><h1>Only metadata</h1></div></body></html>"""
+    record = parse_bytes(html.encode(), locator="ld-body.html", url="https://en.inform.kz/news/x-abcdef")
+    assert record.body == "First line.\n\nSecond line."

@@ -45,7 +45,14 @@ def test_seed_title_lead_image_author(seed) -> None:
 
 
 def test_seed_tags_split_and_rejoin(seed) -> None:
-    assert seed.tags == ["Касым-Жомарт Токаев", "Акорда", "Казахстан", "Сотрудничество", "Владимир Путин", "Россия"]
+    assert seed.tags == [
+        "Касым-Жомарт Токаев",
+        "Акорда",
+        "Казахстан",
+        "Сотрудничество",
+        "Владимир Путин",
+        "Россия",
+    ]
     assert " ".join(seed.tags) == TAGS_LINE
 
 
@@ -62,15 +69,31 @@ def test_seed_body_has_every_heading_and_bullet(seed) -> None:
 
 
 def test_seed_body_excludes_title_date_tags_authors_and_photo(seed) -> None:
-    for excluded in (seed.title, "19:09", "Теги", TAGS_LINE, "Наталья Мосунова", "Автор",
-                     "Tokayev and Putin", "Photo credit", "•", "\u00a0"):
+    for excluded in (
+        seed.title,
+        "19:09",
+        "Теги",
+        TAGS_LINE,
+        "Наталья Мосунова",
+        "Автор",
+        "Tokayev and Putin",
+        "Photo credit",
+        "•",
+        "\u00a0",
+    ):
         assert excluded not in seed.body
     assert seed.lead not in seed.body
 
 
 def test_known_tags_keep_multiword_tags_whole() -> None:
     record = parse_bytes(SEED.read_bytes(), locator=str(SEED), known_tags=["Акорда Казахстан"])
-    assert record.tags == ["Касым-Жомарт Токаев", "Акорда Казахстан", "Сотрудничество", "Владимир Путин", "Россия"]
+    assert record.tags == [
+        "Касым-Жомарт Токаев",
+        "Акорда Казахстан",
+        "Сотрудничество",
+        "Владимир Путин",
+        "Россия",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -78,8 +101,11 @@ def test_known_tags_keep_multiword_tags_whole() -> None:
     [
         ("Астана Экономика", (), ["Астана", "Экономика"]),
         ("Центральная Азия Туризм", (), ["Центральная Азия", "Туризм"]),
-        ("Туризм Великий Шелковый путь Китай", ["Великий Шелковый путь", "Шелковый путь"],
-         ["Туризм", "Великий Шелковый путь", "Китай"]),
+        (
+            "Туризм Великий Шелковый путь Китай",
+            ["Великий Шелковый путь", "Шелковый путь"],
+            ["Туризм", "Великий Шелковый путь", "Китай"],
+        ),
         ("жаңа  мектеп\u00a0Алматы", ["Жаңа мектеп"], ["жаңа мектеп", "Алматы"]),
         ("", (), []),
     ],
@@ -92,7 +118,9 @@ def test_split_tags_line(line: str, known: list[str], expected: list[str]) -> No
 
 def test_edited_copy_under_the_same_name_is_the_same_article(tmp_path: Path) -> None:
     edited = tmp_path / SEED.name
-    edited.write_text(SEED.read_text(encoding="utf-8").replace("Госвизит Токаева", "Визит Токаева"), encoding="utf-8")
+    edited.write_text(
+        SEED.read_text(encoding="utf-8").replace("Госвизит Токаева", "Визит Токаева"), encoding="utf-8"
+    )
     original, changed = parse_file(SEED), parse_file(edited)
     assert changed.article_id == original.article_id
     assert changed.title.startswith("Визит Токаева")
@@ -100,12 +128,28 @@ def test_edited_copy_under_the_same_name_is_the_same_article(tmp_path: Path) -> 
 
 
 def test_text_copy_variants(tmp_path: Path) -> None:
-    text = "\n".join([
-        "  10:00, 1 Мая 2023", "", "  Заголовок новости", "", "  Первый абзац, он же лид.", "",
-        "  Читайте также:", "  Другая новость о чем-то", "", "  Второй абзац текста.", "",
-        "  Тегтер:", "  Астана", "  Айгүл Сәрсенова", "  Айгүл Сәрсенова", "  Иван Петров", "  Иван Петров",
-        "  Авторы",
-    ])
+    text = "\n".join(
+        [
+            "  10:00, 1 Мая 2023",
+            "",
+            "  Заголовок новости",
+            "",
+            "  Первый абзац, он же лид.",
+            "",
+            "  Читайте также:",
+            "  Другая новость о чем-то",
+            "",
+            "  Второй абзац текста.",
+            "",
+            "  Тегтер:",
+            "  Астана",
+            "  Айгүл Сәрсенова",
+            "  Айгүл Сәрсенова",
+            "  Иван Петров",
+            "  Иван Петров",
+            "  Авторы",
+        ]
+    )
     record = parse_bytes(text.encode(), locator="copies/other.txt", url="https://www.inform.kz/ru/x-1a2b3c4d")
     assert record.article_id == "1a2b3c4d"
     assert record.published_at == datetime(2023, 5, 1, 4, 0, tzinfo=UTC)  # UTC+6 before March 2024
