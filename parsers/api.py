@@ -35,6 +35,11 @@ def parse_html(
             f"and the article body is {'incomplete' if has_body else 'missing'}",
             source_name=locator,
         )
+    if not layout.has_article_signal():
+        raise ParseError(
+            "HTML page holds no article (no article element, headline, body container or article metadata)",
+            source_name=locator,
+        )
     if not fields["title"] and not has_body:
         raise ParseError("HTML page holds no article (no headline and no article body)", source_name=locator)
     if not has_body:

@@ -73,6 +73,17 @@ class _KazinformLayout(BaseParser):
         node = self.page.first(selectors, self._root())
         return normalize_text(node.text(deep=True, separator=" ")) or None if node is not None else None
 
+    def has_article_signal(self) -> bool:
+        """Something on the page says it is an article; a bare <title> over a page's text is not one
+        (maintenance and error pages would otherwise become articles)."""
+        return (
+            self.page.first(self.ROOTS) is not None
+            or self._body_node() is not None
+            or self.page.first(self.TITLES) is not None
+            or self.page.ld_value("headline") is not None
+            or (self.page.meta_value("og:type") or "").lower() == "article"
+        )
+
     def _body_node(self) -> Any:
         return self.page.first(self.BODIES, self._root()) or self.page.first(self.BODIES)
 

@@ -86,6 +86,12 @@ def _headless_page() -> bytes:
         (b"\xfa\xfb not utf-8 \xc3\x28", "inbox/latin.txt", "cannot decode"),
         (_headless_page(), "https://www.inform.kz/ru/lenta", "no article"),
         (b"<html><body><h1>Only a headline</h1></body></html>", "inbox/headline.html", "no article body"),
+        (
+            "<html><head><title>Kazinform</title></head><body><div class='maintenance'>"
+            "Сайт временно недоступен. Ведутся технические работы.</div></body></html>".encode(),
+            "inbox/maintenance.html",
+            "no article element",
+        ),
         (_truncated_page(), "inbox/cut.html", "truncated HTML"),
         (
             b"<!DOCTYPE html><html><head><meta charset='utf-8'><title>x",
