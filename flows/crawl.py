@@ -70,9 +70,12 @@ def parse_batch(results: list[FetchResult], source_name: str, tags: frozenset[st
     return visits_from_pages(results, source_name, tags)
 
 
-def fetch_config(source: Source, rate_per_host: float | None) -> FetchConfig:
-    rate = source.requests_per_second if rate_per_host is None else rate_per_host
-    return FetchConfig(requests_per_second=rate)
+def fetch_config(source: Source, rate_per_host: float | None, concurrency_per_host: int | None) -> FetchConfig:
+    defaults = FetchConfig()
+    return FetchConfig(
+        requests_per_second=source.requests_per_second if rate_per_host is None else rate_per_host,
+        concurrency_per_host=concurrency_per_host or defaults.concurrency_per_host,
+    )
 
 
 @flow(name="crawl")
@@ -82,6 +85,7 @@ async def crawl_sources(
     revisit: str = "due",
     max_pages: int = 3,
     rate_per_host: float | None = None,
+    concurrency_per_host: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     fetch_settings: FetchConfig | None = None,
 ) -> CrawlSummary:
@@ -93,7 +97,7 @@ async def crawl_sources(
         source = get_source(name)
         plan = plan_crawl(path, source, revisit)
         async with Fetcher.for_source(
-            source, fetch_settings or fetch_config(source, rate_per_host)
+            source, fetch_settings or fetch_config(source, rate_per_host, concurrency_per_host)
         ) as fetcher:
             found = await discover_links(source, fetcher, plan, max_pages)
             summary.add(found.visits, load_visits(path, run_id, found.visits))

@@ -63,16 +63,16 @@ WITH compared AS (
                 ELSE current_version END AS version,
            status = 'gone' AND known AND NOT was_deleted AS deleted_now,
            status = 'parsed' AND was_deleted AS restored,
-           revisit_band(epoch(visited_at - coalesce(published_at, first_seen_at))) AS band
+           revisit_band_seconds(epoch(visited_at - coalesce(published_at, first_seen_at))) AS band_seconds
     FROM compared
 )
 SELECT *,
        -- News Sniffer's rule: a change found resets the interval, a visit without one doubles it,
        -- never beyond the age band; gone articles and articles past the last band are not revisited.
-       CASE WHEN band IS NULL OR status = 'gone' THEN NULL
-            WHEN new_version OR restored THEN least(INTERVAL 15 MINUTE, band)
-            ELSE least(coalesce(previous_interval, INTERVAL 15 MINUTE) * 2, band)
-       END AS next_interval
+       to_seconds(CASE WHEN band_seconds IS NULL OR status = 'gone' THEN NULL
+                       WHEN new_version OR restored THEN least(15 * 60, band_seconds)
+                       ELSE least(coalesce(epoch(previous_interval), 15 * 60) * 2, band_seconds)
+                  END) AS next_interval
 FROM decided
 """
 

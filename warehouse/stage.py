@@ -117,7 +117,7 @@ def stage_visits(visits: Sequence[VisitInput]) -> tuple[pa.Table, list[str | Non
 _BLOCK_KEYS = ("kind", "text", "src", "credit")
 
 
-def _blocks_json(blocks: list[Block]) -> str:
+def blocks_json(blocks: list[Block]) -> str:
     # Same shape as ArticleRecord.to_json_dict(): keys with no value are left out.
     return orjson.dumps(
         [
@@ -140,7 +140,7 @@ def stage_versions(visits: Sequence[VisitInput], positions: Sequence[int]) -> pa
         "title": [r.title for r in records],
         "lead": [r.lead for r in records],
         "body": [r.body for r in records],
-        "blocks": [_blocks_json(r.blocks) for r in records],
+        "blocks": [blocks_json(r.blocks) for r in records],
         "published_text": [r.published_text for r in records],
         "updated_at": [_utc(r.updated_at) for r in records],
         "authors": [r.authors for r in records],

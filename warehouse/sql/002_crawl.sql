@@ -26,13 +26,14 @@ WHERE earlier.nth > 1
   AND c.source = earlier.source AND c.article_id = earlier.article_id
   AND c.field = earlier.field AND c.version = earlier.version;
 
--- Revisit policy by article age (NewsDiffs' bands); null means "never revisit".
-CREATE MACRO revisit_band(age_seconds) AS CASE
-    WHEN age_seconds < 3 * 3600 THEN INTERVAL 15 MINUTE
-    WHEN age_seconds < 86400 THEN INTERVAL 1 HOUR
-    WHEN age_seconds < 7 * 86400 THEN INTERVAL 3 HOUR
-    WHEN age_seconds < 30 * 86400 THEN INTERVAL 3 DAY
-    WHEN age_seconds < 365 * 86400 THEN INTERVAL 30 DAY
+-- Revisit policy by article age (NewsDiffs' bands), in seconds; null means "never revisit".
+-- Seconds rather than INTERVALs because intervals built from different units do not order reliably.
+CREATE MACRO revisit_band_seconds(age_seconds) AS CASE
+    WHEN age_seconds < 3 * 3600 THEN 15 * 60
+    WHEN age_seconds < 86400 THEN 3600
+    WHEN age_seconds < 7 * 86400 THEN 3 * 3600
+    WHEN age_seconds < 30 * 86400 THEN 3 * 86400
+    WHEN age_seconds < 365 * 86400 THEN 30 * 86400
     ELSE NULL
 END;
 
@@ -68,9 +69,9 @@ WITH seen AS (
 SELECT v.source, v.article_id, v.url, false, v.version, v.content_hash, v.published_at,
        f.first_seen_at, coalesce(s.last_seen_at, v.valid_from), coalesce(s.last_seen_at, v.valid_from),
        v.valid_from,
-       CASE WHEN revisit_band(epoch(now() - coalesce(v.published_at, f.first_seen_at))) IS NOT NULL
+       CASE WHEN revisit_band_seconds(epoch(now() - coalesce(v.published_at, f.first_seen_at))) IS NOT NULL
             THEN INTERVAL 15 MINUTE END,
-       CASE WHEN revisit_band(epoch(now() - coalesce(v.published_at, f.first_seen_at))) IS NOT NULL
+       CASE WHEN revisit_band_seconds(epoch(now() - coalesce(v.published_at, f.first_seen_at))) IS NOT NULL
             THEN coalesce(s.last_seen_at, v.valid_from) END
 FROM article_versions AS v
 JOIN firsts AS f USING (source, article_id)

@@ -1,0 +1,13 @@
+"""Read-only queries the CLI prints; each takes positional parameters."""
+
+from __future__ import annotations
+
+# What one run did to articles: one row per article visit of the run, in visit order. Param: run_id.
+LOADED_IN_RUN = """
+SELECT v.outcome, a.article_id, a.title, strftime(a.published_at, '%Y-%m-%d %H:%M UTC') AS published_at,
+       a.authors, a.tags, a.versions
+FROM visits AS v
+JOIN articles AS a USING (source, article_id)
+WHERE v.run_id = ?
+ORDER BY v.visit_id
+"""
