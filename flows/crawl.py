@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.discover import DiscoveryResult, discover
@@ -20,7 +20,13 @@ from flows.summary import RunSummary
 from flows.tasks import current_run_id, load_visits
 from parsers.sources import Source, get_source
 from warehouse.db import open_reader
-from warehouse.state import http_validators, known_article_ids, known_tags, revisit_targets
+from warehouse.state import (
+    deleted_article_ids,
+    http_validators,
+    known_article_ids,
+    known_tags,
+    revisit_targets,
+)
 from warehouse.visit import VisitInput
 
 # A batch is one fetch task, one parse task and one load transaction: large enough that the ~25 ms
@@ -47,6 +53,7 @@ def plan_crawl(warehouse_path: Path, source: Source, revisit: str) -> CrawlPlan:
         urls = [url for _, url in targets]
         return CrawlPlan(
             known_ids=known_article_ids(connection, source.name),
+            deleted_ids=deleted_article_ids(connection, source.name),
             revisit=targets,
             validators=http_validators(connection, urls),
             tags=frozenset(known_tags(connection)),
@@ -70,7 +77,9 @@ def parse_batch(results: list[FetchResult], source_name: str, tags: frozenset[st
     return visits_from_pages(results, source_name, tags)
 
 
-def fetch_config(source: Source, rate_per_host: float | None, concurrency_per_host: int | None) -> FetchConfig:
+def fetch_config(
+    source: Source, rate_per_host: float | None, concurrency_per_host: int | None
+) -> FetchConfig:
     defaults = FetchConfig()
     return FetchConfig(
         requests_per_second=source.requests_per_second if rate_per_host is None else rate_per_host,
@@ -109,5 +118,5 @@ async def crawl_sources(
                     summary.add(visits, load_visits(path, run_id, visits))
                     advance(len(batch))
     summary.elapsed_s = time.monotonic() - started
-    create_markdown_artifact(summary.to_markdown(), key="crawl-summary", description=summary.title)
+    await acreate_markdown_artifact(summary.to_markdown(), key="crawl-summary", description=summary.title)
     return summary

@@ -120,7 +120,10 @@ class ReplicaSite:
             article = self.articles[article_id]
             article.old_slugs.append(article.slug)
             article.slug = new_slug or slugify(article.title + " " + str(article.revision + 1))
-            self._touch(article)
+            # A new address is not an edit: the page re-renders (its canonical URL changed) but
+            # keeps its dateModified, as the real site does when only a slug changes.
+            article.revision += 1
+            self.changed_at = _next_instant(self.changed_at)
             return article
 
     def delete(self, article_id: str, status: int = 404) -> None:

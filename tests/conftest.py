@@ -8,6 +8,8 @@ import pytest
 
 from replica import ReplicaSite, serve
 
+pytest_plugins = ["prefect_server"]  # the session-wide Prefect server (tests/prefect_server.py)
+
 # --- the site replica ------------------------------------------------------------------------
 
 

@@ -66,9 +66,12 @@ def test_edit_move_delete_between_two_crawls(site_url, tmp_path: Path) -> None:
     assert second.counts.get("created", 0) == 0
 
     assert rows(warehouse, "select count(*) from article_versions where article_id = ?", [edited]) == [(2,)]
-    assert rows(
-        warehouse, "select field, new_value from article_changes where article_id = ? order by field", [edited]
-    ) == [("title", "Заголовок после правки")]
+    # The edit changed the title; the page's dateModified moved with it. Nothing else differs.
+    edited_fields = dict(
+        rows(warehouse, "select field, new_value from article_changes where article_id = ?", [edited])
+    )
+    assert set(edited_fields) == {"title", "updated_at"}
+    assert edited_fields["title"] == "Заголовок после правки"
     assert rows(warehouse, "select title, versions from articles where article_id = ?", [edited]) == [
         ("Заголовок после правки", 2)
     ]
@@ -80,9 +83,9 @@ def test_edit_move_delete_between_two_crawls(site_url, tmp_path: Path) -> None:
         ("url", new_address)
     ]
 
-    assert rows(warehouse, "select deleted, versions, length(body) > 0 from articles where article_id = ?", [
-        deleted
-    ]) == [(True, 1, True)]
+    assert rows(
+        warehouse, "select deleted, versions, length(body) > 0 from articles where article_id = ?", [deleted]
+    ) == [(True, 1, True)]
 
     unchanged = rows(
         warehouse,
@@ -101,19 +104,19 @@ def test_fault_phases_leave_a_visit_with_the_reason_and_lose_nothing(site_url, t
     before = rows(warehouse, "select article_id, version, content_hash from article_versions order by 1, 2")
 
     live = site.live_articles("ru")
+    fresh = site.publish("ru")  # content-type faults alter a 200: ask for a page not seen before
     faults = {
         live[0].path: ("retry_after", {"seconds": 5}),  # longer than the cap: waits the cap, then fails
         live[1].path: ("status", {"status": 500}),
         live[2].path: ("slow", {"delay": 3.0}),
         live[3].path: ("redirect_loop", {}),
         live[4].path: ("oversized", {"size": 3_000_000, "declare_length": False}),
-        live[5].path: ("content_type", {"content_type": "application/pdf"}),
+        fresh.path: ("content_type", {"content_type": "application/pdf"}),
         live[6].path: ("unparseable", {}),
         "/rss/rus.xml": ("malformed_feed", {}),
     }
     for path, (kind, params) in faults.items():
         site.set_fault(path, kind, **params)
-    # Faults answer whatever the request carries, so they must be asked for without a 304 shortcut.
     summary = crawl(warehouse)
 
     by_path = {
@@ -127,10 +130,10 @@ def test_fault_phases_leave_a_visit_with_the_reason_and_lose_nothing(site_url, t
     expected_words = {
         live[0].path: "429",
         live[1].path: "500",
-        live[2].path: "timed out",
+        live[2].path: "timeout",
         live[3].path: "redirect loop",
         live[4].path: "larger than",
-        live[5].path: "content type",
+        fresh.path: "content type",
         live[6].path: "",
         "/rss/rus.xml": "",
     }
@@ -151,3 +154,23 @@ def test_fault_phases_leave_a_visit_with_the_reason_and_lose_nothing(site_url, t
            where v.run_id = ? and v.url like '%/rss/rus.xml'""",
         [summary.run_id],
     ) == [(1,)]
+
+
+def test_a_gone_article_that_comes_back_is_undeleted(site_url, tmp_path: Path) -> None:
+    site, _ = site_url
+    warehouse = tmp_path / "comeback.duckdb"
+    crawl(warehouse)
+    article_id = site.live_articles("kz")[0].article_id
+    site.delete(article_id, status=410)
+    assert crawl(warehouse).counts["gone"] == 1
+    assert rows(warehouse, "select deleted from articles where article_id = ?", [article_id]) == [(True,)]
+
+    site.restore(article_id)
+    crawl(warehouse, revisit="none")  # found again through the feed and the lenta
+    assert rows(warehouse, "select deleted from articles where article_id = ?", [article_id]) == [(False,)]
+    assert rows(
+        warehouse,
+        "select old_value, new_value from article_changes where article_id = ? and field = 'deleted' "
+        "order by changed_at",
+        [article_id],
+    ) == [("false", "true"), ("true", "false")]

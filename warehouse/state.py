@@ -14,6 +14,7 @@ SELECT_VALIDATORS = """
 SELECT url, etag, last_modified FROM http_validators WHERE url IN (SELECT unnest($urls))
 """
 SELECT_KNOWN_IDS = "SELECT article_id FROM article_state WHERE source = $source"
+SELECT_DELETED_IDS = "SELECT article_id FROM article_state WHERE source = $source AND deleted"
 # Deleted articles are left out: a 404 is final until the article shows up again in a feed or
 # listing, which the crawler discovers anyway (and the loader then restores it).
 SELECT_REVISIT_ALL = """
@@ -45,6 +46,11 @@ def http_validators(
 def known_article_ids(conn: duckdb.DuckDBPyConnection, source: str) -> set[str]:
     """Every article id of `source` the warehouse holds (deleted ones included)."""
     return {row[0] for row in conn.execute(SELECT_KNOWN_IDS, {"source": source}).fetchall()}
+
+
+def deleted_article_ids(conn: duckdb.DuckDBPyConnection, source: str) -> set[str]:
+    """Articles last seen gone: fetched again when discovery lists them, so a comeback is recorded."""
+    return {row[0] for row in conn.execute(SELECT_DELETED_IDS, {"source": source}).fetchall()}
 
 
 def revisit_targets(
