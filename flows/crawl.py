@@ -11,7 +11,7 @@ from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.discover import DiscoveryResult, discover
+from flows.discover import DiscoveryResult, discover, discovery_urls
 from flows.fetch import FetchConfig, Fetcher, FetchResult
 from flows.pages import CrawlPlan, urls_to_fetch, visits_from_pages
 from flows.progress import progress_bar
@@ -43,14 +43,15 @@ class CrawlSummary(RunSummary):
 
 
 @task(name="plan-crawl", cache_policy=NO_CACHE)
-def plan_crawl(warehouse_path: Path, source: Source, revisit: str) -> CrawlPlan:
+def plan_crawl(warehouse_path: Path, source: Source, revisit: str, max_pages: int) -> CrawlPlan:
     if not warehouse_path.exists():
         return CrawlPlan()
     with open_reader(warehouse_path) as connection:
         targets = (
             [] if revisit == "none" else revisit_targets(connection, source.name, revisit, datetime.now(UTC))
         )
-        urls = [url for _, url in targets]
+        # Feeds and lenta pages are asked for conditionally too: an unchanged feed costs a 304.
+        urls = [url for _, url in targets] + discovery_urls(source, max_pages)
         return CrawlPlan(
             known_ids=known_article_ids(connection, source.name),
             deleted_ids=deleted_article_ids(connection, source.name),
@@ -64,7 +65,7 @@ def plan_crawl(warehouse_path: Path, source: Source, revisit: str) -> CrawlPlan:
 async def discover_links(
     source: Source, fetcher: Fetcher, plan: CrawlPlan, max_pages: int
 ) -> DiscoveryResult:
-    return await discover(source, fetcher, plan.known_ids, max_pages=max_pages)
+    return await discover(source, fetcher, plan.known_ids, max_pages=max_pages, validators=plan.validators)
 
 
 @task(name="fetch-batch", cache_policy=NO_CACHE)
@@ -104,7 +105,7 @@ async def crawl_sources(
     path = Path(warehouse_path)
     for name in source_names:
         source = get_source(name)
-        plan = plan_crawl(path, source, revisit)
+        plan = plan_crawl(path, source, revisit, max_pages)
         async with Fetcher.for_source(
             source, fetch_settings or fetch_config(source, rate_per_host, concurrency_per_host)
         ) as fetcher:

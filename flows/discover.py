@@ -106,6 +106,17 @@ def next_listing_page(page_url: str, n: int) -> str:
     return urlunsplit(parts._replace(query=urlencode(query), fragment=""))
 
 
+def discovery_urls(source: Source, max_pages: int) -> list[str]:
+    """Every feed and lenta page a discovery of `source` may ask for."""
+    pages = [
+        next_listing_page(e.listing_url, n)
+        for e in source.editions
+        if e.listing_url
+        for n in range(1, max_pages + 1)
+    ]
+    return source.feed_urls + pages
+
+
 @dataclass(slots=True)
 class DiscoveryResult:
     links: list[DiscoveredLink] = field(default_factory=list)  # one per article id, first seen wins
