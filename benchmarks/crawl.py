@@ -1,9 +1,9 @@
 """Crawl benchmark: two crawls of a 2,000-article replica with 2% edited and 1% deleted in between.
 
 Method: the replica runs in this process on 127.0.0.1. For the first crawl its feeds list every
-article, so that all 2,000 become known (the English edition has no lenta); for the second they list
-the newest 50, as the real feeds do. Each crawl is the real `kazinform crawl` command in a child process (so its peak memory is its
-own, read from getrusage of the child), against a Prefect server on 127.0.0.1, writing a fresh
+article, so that all 2,000 become known (the English edition has no lenta); for the second they
+list the newest 50, as the real feeds do. Each crawl is the real `kazinform crawl` command in a
+child process (so its peak memory is its own, read from getrusage of the child), against a Prefect server on 127.0.0.1, writing a fresh
 DuckDB file, with the per-host rate limit lifted (`--rate 0`). The second crawl uses
 `--revisit all`, so every known article is asked for again with its stored validators.
 Figures come from the warehouse itself (visits per run), not from the crawler's own report.
@@ -58,16 +58,17 @@ def run_figures(warehouse: Path) -> list[tuple]:
         return connection.execute(
             """
             select run_id,
-                   count(*) filter (where article_id is not null) as page_visits,
+                   count(*) filter (where is_page) as page_visits,
                    epoch(max(visited_at) - min(visited_at)) as span_s,
-                   count(*) filter (where article_id is not null and outcome = 'not_modified') as not_modified,
-                   count(*) filter (where article_id is not null and outcome = 'unchanged') as unchanged_parsed,
-                   count(*) filter (where article_id is not null and outcome = 'changed') as changed,
-                   count(*) filter (where article_id is not null and outcome = 'gone') as gone,
-                   count(*) filter (where article_id is not null and outcome = 'created') as created,
+                   count(*) filter (where is_page and outcome = 'not_modified') as not_modified,
+                   count(*) filter (where is_page and outcome = 'unchanged') as unchanged_parsed,
+                   count(*) filter (where is_page and outcome = 'changed') as changed,
+                   count(*) filter (where is_page and outcome = 'gone') as gone,
+                   count(*) filter (where is_page and outcome = 'created') as created,
                    count(*) filter (where outcome in ('failed', 'parse_error')) as failures,
                    coalesce(sum(bytes), 0) as bytes_fetched
-            from visits group by run_id order by min(visited_at)
+            from (select *, article_id is not null as is_page from visits)
+            group by run_id order by min(visited_at)
             """
         ).fetchall()
 
