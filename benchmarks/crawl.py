@@ -3,8 +3,9 @@
 Method: the replica runs in this process on 127.0.0.1. For the first crawl its feeds list every
 article, so that all 2,000 become known (the English edition has no lenta); for the second they
 list the newest 50, as the real feeds do. Each crawl is the real `kazinform crawl` command in a
-child process (so its peak memory is its own, read from getrusage of the child), against a Prefect server on 127.0.0.1, writing a fresh
-DuckDB file, with the per-host rate limit lifted (`--rate 0`). The second crawl uses
+child process (so its peak memory is its own, read from getrusage of the child), against a
+Prefect server on 127.0.0.1, writing a fresh DuckDB file, with the per-host rate limit lifted
+(`--rate 0`). The second crawl uses
 `--revisit all`, so every known article is asked for again with its stored validators.
 Figures come from the warehouse itself (visits per run), not from the crawler's own report.
 
