@@ -94,7 +94,6 @@ SELECT r.source, r.article_id, r.version, r.new_url AS url, n.language, n.title,
 FROM load_round AS r
 JOIN load_staged_versions AS n USING (pos)
 WHERE r.new_version
-ORDER BY r.pos
 """
 
 _LIST_FIELDS = {"authors", "tags"}
