@@ -6,7 +6,7 @@ cards, a link-heavy footer). The same list of pages goes through `parsers.api.pa
 through `trafilatura.bare_extraction`, ≥ 2,000 parses each, one process, one core, after a warm-up.
 Tree builders are timed alone on the same pages, because the tree decides the figure.
 
-Measured on the development machine (2 cores shared with other jobs, Python 3.11, selectolax 1.0.2,
+Measured on a 2-core machine (shared with other jobs, Python 3.11, selectolax 1.0.2,
 lxml 6.1.3, bs4 4.15, trafilatura 2.3.1), 39 pages of 133–300 KB, mean 208 KB:
   tree only, per page (str in): selectolax/lexbor 3.0 ms · lxml.html 3.8 ms ·
   bs4+lxml+SoupStrainer 103 ms · bs4+lxml 118 ms

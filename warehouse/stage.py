@@ -1,24 +1,33 @@
-"""Turn `VisitInput` objects into Arrow tables the load statements read from.
+"""Turn `VisitInput` objects into the Arrow tables a load reads from: `stage_batch` → `StagedBatch`.
 
-Two stages keep a revisit cheap: every visit is staged with its light columns (identity, hashes,
-HTTP facts); the heavy columns (body, blocks, lists…) are staged only for the rows the warehouse
-decided need a new version, and raw bytes only for sha256 values it has never stored.
+Staging is pure CPU work with no database: the flow runs it in the parse task, beside the per-article
+work, so the single writer's critical section (warehouse.load) holds set-based SQL only. A batch
+carries three tables, all keyed by `pos` (the visit's index in the batch) or by sha256:
+
+- visits:   light columns of every visit (identity, hashes, HTTP facts), in input order;
+- versions: heavy record columns of every parsed visit; the load inserts only the rows the SQL
+            comparison decides need a new version;
+- raw:      one row per distinct raw body of the batch; the load skips sha256 values already stored.
+
+Blocks are stored as a layout (see `blocks_layout`): the body already holds every text block.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 import pyarrow as pa
 
-from parsers.record import Block
+from parsers.record import ArticleRecord, Block
 from warehouse.raw import RAW_ENCODING, encode_raw, raw_sha256
 from warehouse.visit import VisitInput
 
 _TS = pa.timestamp("us", tz="UTC")
 _TEXTS = pa.list_(pa.string())
+PARAGRAPH_SEPARATOR = "\n\n"
 
 VISIT_SCHEMA = pa.schema(
     [
@@ -74,6 +83,19 @@ RAW_SCHEMA = pa.schema(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class StagedBatch:
+    """Everything one `load_batch` call needs, built without the database (see the module docstring)."""
+
+    visits: pa.Table  # VISIT_SCHEMA, one row per visit, row i has pos i
+    versions: pa.Table  # VERSION_SCHEMA, one row per parsed visit
+    raw: pa.Table  # RAW_SCHEMA, one row per distinct raw body
+
+    def __len__(self) -> int:
+        """The number of visits: LoadResult.outcomes and visit_ids are aligned with them."""
+        return self.visits.num_rows
+
+
 def _is_url(locator: str) -> bool:
     return locator.startswith(("http://", "https://"))
 
@@ -84,11 +106,25 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
-def stage_visits(visits: Sequence[VisitInput]) -> tuple[pa.Table, list[str | None]]:
-    """Light columns of every visit, in input order; also the sha256 of each raw body (or None)."""
-    records = [v.record for v in visits]
+def _table(schema: pa.Schema, columns: dict[str, Sequence[object]]) -> pa.Table:
+    arrays = [pa.array(list(columns[f.name]), type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def stage_batch(visits: Sequence[VisitInput]) -> StagedBatch:
+    """All Arrow tables of one batch of visits; raises ValueError on input the warehouse cannot take."""
     shas = [raw_sha256(v.raw) if v.raw is not None else None for v in visits]
-    columns = {
+    return StagedBatch(
+        visits=stage_visits(visits, shas),
+        versions=stage_versions(visits),
+        raw=stage_raw(visits, shas),
+    )
+
+
+def stage_visits(visits: Sequence[VisitInput], shas: Sequence[str | None]) -> pa.Table:
+    """Light columns of every visit, in input order; `shas` holds each raw body's sha256 (or None)."""
+    records = [v.record for v in visits]
+    columns: dict[str, Sequence[object]] = {
         "pos": range(len(visits)),
         "source": [v.source for v in visits],
         "article_id": [
@@ -110,37 +146,51 @@ def stage_visits(visits: Sequence[VisitInput]) -> tuple[pa.Table, list[str | Non
         "record_url": [r.url if r is not None else None for r in records],
         "published_at": [_utc(r.published_at) if r is not None else None for r in records],
     }
-    arrays = [pa.array(list(columns[f.name]), type=f.type) for f in VISIT_SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=VISIT_SCHEMA), shas
+    return _table(VISIT_SCHEMA, columns)
 
 
-_BLOCK_KEYS = ("kind", "text", "src", "credit")
+def blocks_layout(record: ArticleRecord) -> str:
+    """`record.blocks` as JSON without the texts the body already holds.
+
+    A parser's body is its non-image, non-empty block texts joined by a blank line (parsers.text
+    `body_text`), and block texts are single normalized lines. When that holds for this record, each
+    such block is stored as its kind alone and the view `article_blocks` takes its text from the
+    body's next paragraph. Image blocks always carry their text (the caption) and src/credit; blocks
+    with an empty text carry it too. When a record's body does not split back into its block texts,
+    every block carries its text, so the view still returns the blocks exactly.
+    """
+    texts = [b.text for b in record.blocks if b.kind != "image" and b.text]
+    from_body = not texts or record.body.split(PARAGRAPH_SEPARATOR) == texts
+    return orjson.dumps([_layout_entry(b, from_body) for b in record.blocks]).decode()
 
 
-def blocks_json(blocks: list[Block]) -> str:
-    # Same shape as ArticleRecord.to_json_dict(): keys with no value are left out.
-    return orjson.dumps(
-        [
-            {"kind": b.kind, "text": b.text}
-            if b.src is None and b.credit is None
-            else {k: v for k, v in zip(_BLOCK_KEYS, (b.kind, b.text, b.src, b.credit), strict=True) if v}
-            for b in blocks
-        ]
-    ).decode()
+def _layout_entry(block: Block, from_body: bool) -> dict[str, str]:
+    if block.kind != "image":
+        return {"kind": block.kind} if from_body and block.text else {"kind": block.kind, "text": block.text}
+    entry = {"kind": block.kind, "text": block.text}
+    if block.src is not None:
+        entry["src"] = block.src
+    if block.credit is not None:
+        entry["credit"] = block.credit
+    return entry
 
 
-def stage_versions(visits: Sequence[VisitInput], positions: Sequence[int]) -> pa.Table:
-    """Heavy record columns for the visits at `positions` (each has status 'parsed' and a record)."""
-    records = [visits[p].record for p in positions]
-    if any(r is None for r in records):
-        raise ValueError("a visit chosen for a new version carries no record")
-    columns = {
+def stage_versions(visits: Sequence[VisitInput]) -> pa.Table:
+    """Heavy record columns of every parsed visit, keyed by its position in the batch."""
+    positions = [i for i, v in enumerate(visits) if v.status == "parsed"]
+    records: list[ArticleRecord] = []
+    for p in positions:
+        record = visits[p].record
+        if record is None:
+            raise ValueError(f"visit {p} ({visits[p].locator}) has status 'parsed' but carries no record")
+        records.append(record)
+    columns: dict[str, Sequence[object]] = {
         "pos": positions,
         "language": [r.language for r in records],
         "title": [r.title for r in records],
         "lead": [r.lead for r in records],
         "body": [r.body for r in records],
-        "blocks": [blocks_json(r.blocks) for r in records],
+        "blocks": [blocks_layout(r) for r in records],
         "published_text": [r.published_text for r in records],
         "updated_at": [_utc(r.updated_at) for r in records],
         "authors": [r.authors for r in records],
@@ -151,24 +201,22 @@ def stage_versions(visits: Sequence[VisitInput], positions: Sequence[int]) -> pa
         "image_credit": [r.image_credit for r in records],
         "parser": [r.parser for r in records],
     }
-    arrays = [pa.array(list(columns[f.name]), type=f.type) for f in VERSION_SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=VERSION_SCHEMA)
+    return _table(VERSION_SCHEMA, columns)
 
 
-def stage_raw(visits: Sequence[VisitInput], shas: Sequence[str | None], unseen: set[str]) -> pa.Table:
-    """One row per sha256 in `unseen`, from its first visit in the batch, encoded for storage."""
-    rows: dict[str, VisitInput] = {}
+def stage_raw(visits: Sequence[VisitInput], shas: Sequence[str | None]) -> pa.Table:
+    """One row per distinct sha256, from its first visit in the batch, encoded for storage."""
+    first: dict[str, VisitInput] = {}
     for visit, sha in zip(visits, shas, strict=True):
-        if sha in unseen and sha not in rows:
-            rows[sha] = visit
-    shas_kept = list(rows)
-    encoded = [encode_raw(rows[s].raw or b"") for s in shas_kept]
-    columns = {
-        "raw_sha256": shas_kept,
-        "encoding": [RAW_ENCODING] * len(shas_kept),
-        "data": encoded,
-        "size": [len(rows[s].raw or b"") for s in shas_kept],
-        "first_seen_at": [rows[s].visited_at for s in shas_kept],
+        if sha is not None and sha not in first:
+            first[sha] = visit
+    kept = list(first)
+    raws = [first[s].raw or b"" for s in kept]
+    columns: dict[str, Sequence[object]] = {
+        "raw_sha256": kept,
+        "encoding": [RAW_ENCODING] * len(kept),
+        "data": [encode_raw(raw) for raw in raws],
+        "size": [len(raw) for raw in raws],
+        "first_seen_at": [_utc(first[s].visited_at) for s in kept],
     }
-    arrays = [pa.array(columns[f.name], type=f.type) for f in RAW_SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=RAW_SCHEMA)
+    return _table(RAW_SCHEMA, columns)

@@ -1,0 +1,150 @@
+"""File ingest end to end: the `kazinform` command against a real Prefect server and a DuckDB file."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.ingest import ingest_files
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "seeds" / "000_7da5a18f75e09145.txt"
+FIXTURES = ROOT / "tests" / "fixtures" / "kazinform"
+SEED_TITLE = "Госвизит Токаева в Москву: о чем договорились Президенты Казахстана и России"
+
+
+def kazinform(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the installed command as a person would; PREFECT_API_URL points at the test server."""
+    command = [str(Path(sys.executable).with_name("kazinform")), *args]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(sql, params or []).fetchall()
+
+
+def test_seed_then_same_again_then_an_edited_copy(prefect_api: str, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
+    first = kazinform("ingest", cwd=tmp_path)  # default input seeds/, default ./warehouse.duckdb
+    assert "created       1" in first.stdout
+    assert SEED_TITLE[:40] in first.stdout  # the loaded articles are printed
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    shown = kazinform(
+        "query", "select title, published_at, authors, tags from articles", "--format", "json", cwd=tmp_path
+    )
+    [article] = json.loads(shown.stdout)
+    assert article["title"] == SEED_TITLE
+    assert article["published_at"].startswith("2025-11-12 14:09:00")
+    assert article["authors"] == ["Наталья Мосунова"]
+    assert " ".join(article["tags"]) == "Касым-Жомарт Токаев Акорда Казахстан Сотрудничество Владимир Путин Россия"
+
+    again = kazinform("ingest", cwd=tmp_path)
+    assert "unchanged     1" in again.stdout
+    assert query(warehouse, "select count(*) from article_versions") == [(1,)]
+
+    edited_dir = tmp_path / "edited"
+    edited_dir.mkdir()
+    edited_text = SEED.read_text(encoding="utf-8").replace("Госвизит Токаева", "Государственный визит Токаева")
+    (edited_dir / SEED.name).write_text(edited_text, encoding="utf-8")
+    kazinform("ingest", str(edited_dir), cwd=tmp_path)
+    assert query(warehouse, "select version, valid_to is null from article_versions order by version") == [
+        (1, False),
+        (2, True),
+    ]
+    assert query(warehouse, "select version, field from article_changes") == [(2, "title")]
+    assert query(warehouse, "select outcome from visits order by visit_id") == [
+        ("created",),
+        ("unchanged",),
+        ("changed",),
+    ]
+
+    history = kazinform("history", SEED.stem, cwd=tmp_path).stdout
+    assert "v2" in history and "Государственный визит Токаева" in history
+
+
+def test_bad_inputs_are_kept_with_a_reason_and_the_run_goes_on(prefect_api: str, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(SEED, inbox / SEED.name)
+    gen_a = (FIXTURES / "gen_a_ru.html").read_bytes()
+    (inbox / "saved.html.gz").write_bytes(gzip.compress(gen_a))
+    bad = {
+        "empty.txt": b"",
+        "photo.html": bytes(range(256)) * 4,
+        "menu.html": b"<html><body><nav><a href='/ru/lenta'>Lenta</a></nav></body></html>",
+        "cut.html": gen_a[: len(gen_a) // 3],
+        "no-date.txt": "Заголовок без даты\n\nТекст статьи без строки с датой.".encode(),
+    }
+    for name, raw in bad.items():
+        (inbox / name).write_bytes(raw)
+    warehouse = tmp_path / "bad.duckdb"
+
+    summary = ingest_files([str(inbox)], str(warehouse))
+    assert summary.counts["created"] == 2, summary.to_text()
+    assert summary.counts["parse_error"] == len(bad)
+    assert {Path(locator).name for locator, _, _ in summary.failures} == set(bad)
+
+    stored = query(
+        warehouse,
+        """select v.path, v.error, r.size from visits v left join raw_pages r using (raw_sha256)
+           where v.outcome = 'parse_error'""",
+    )
+    assert len(stored) == len(bad)
+    for path, error, size in stored:
+        name = Path(path).name
+        assert size == len(bad[name]), (name, "the raw bytes are kept for a later re-parse")
+    reasons = {Path(path).name: error for path, error, _ in stored}
+    assert "empty" in reasons["empty.txt"]
+    assert "binary" in reasons["photo.html"]
+    assert "no article" in reasons["menu.html"]
+    assert "truncated" in reasons["cut.html"]
+    assert "date" in reasons["no-date.txt"]
+
+
+def test_the_summary_is_published_as_an_artifact(prefect_api: str, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    summary = ingest_files([str(SEED)], str(tmp_path / "artifact.duckdb"))
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-summary"]))
+        )
+    mine = [a for a in artifacts if str(a.flow_run_id) == summary.run_id]
+    assert len(mine) == 1
+    assert "| created | 1 |" in str(mine[0].data)
+
+
+def test_globs_and_missing_inputs(prefect_api: str, tmp_path: Path) -> None:
+    for name in ("gen_a_ru", "gen_b_kz"):
+        shutil.copy(FIXTURES / f"{name}.html", tmp_path / f"{name}.html")
+    summary = ingest_files([str(tmp_path / "*.html"), str(tmp_path / "nothing-*.txt")], str(tmp_path / "g.duckdb"))
+    assert summary.counts["created"] == 2
+    assert summary.unmatched_inputs == [str(tmp_path / "nothing-*.txt")]
+
+
+@pytest.mark.parametrize("output_format", ["table", "csv", "json"])
+def test_query_formats(prefect_api: str, tmp_path: Path, output_format: str) -> None:
+    warehouse = tmp_path / "q.duckdb"
+    ingest_files([str(SEED)], str(warehouse))
+    shown = kazinform(
+        "query", "select article_id, versions from articles", "--format", output_format,
+        "--warehouse", str(warehouse), cwd=tmp_path,
+    ).stdout  # fmt: skip
+    assert SEED.stem in shown
+    if output_format == "json":
+        assert json.loads(shown) == [{"article_id": SEED.stem, "versions": 1}]
+    elif output_format == "csv":
+        assert shown.splitlines() == ["article_id,versions", f"{SEED.stem},1"]
