@@ -24,7 +24,7 @@ from parsers.record import ArticleRecord, Block
 from warehouse.db import open_writer
 from warehouse.load import load_batch
 from warehouse.raw import RAW_ENCODING
-from warehouse.stage import blocks_json
+from warehouse.stage import blocks_layout
 from warehouse.visit import VisitInput
 
 METHOD = """\
@@ -139,7 +139,7 @@ def version_rows(records: list[ArticleRecord], at: datetime) -> pa.Table:
             "title": [r.title for r in records],
             "lead": [r.lead for r in records],
             "body": [r.body for r in records],
-            "blocks": [blocks_json(r.blocks) for r in records],
+            "blocks": [blocks_layout(r) for r in records],
             "published_at": pa.array([r.published_at for r in records], pa.timestamp("us", tz="UTC")),
             "published_text": [r.published_text for r in records],
             "authors": [r.authors for r in records],

@@ -24,7 +24,9 @@ SEED_TITLE = "Госвизит Токаева в Москву: о чем дог�
 def kazinform(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed command as a person would; PREFECT_API_URL points at the test server."""
     command = [str(Path(sys.executable).with_name("kazinform")), *args]
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, env=os.environ.copy(), timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -48,7 +50,10 @@ def test_seed_then_same_again_then_an_edited_copy(prefect_api: str, tmp_path: Pa
     assert article["title"] == SEED_TITLE
     assert article["published_at"].startswith("2025-11-12 14:09:00")
     assert article["authors"] == ["Наталья Мосунова"]
-    assert " ".join(article["tags"]) == "Касым-Жомарт Токаев Акорда Казахстан Сотрудничество Владимир Путин Россия"
+    assert (
+        " ".join(article["tags"])
+        == "Касым-Жомарт Токаев Акорда Казахстан Сотрудничество Владимир Путин Россия"
+    )
 
     again = kazinform("ingest", cwd=tmp_path)
     assert "unchanged     1" in again.stdout
@@ -56,7 +61,9 @@ def test_seed_then_same_again_then_an_edited_copy(prefect_api: str, tmp_path: Pa
 
     edited_dir = tmp_path / "edited"
     edited_dir.mkdir()
-    edited_text = SEED.read_text(encoding="utf-8").replace("Госвизит Токаева", "Государственный визит Токаева")
+    edited_text = SEED.read_text(encoding="utf-8").replace(
+        "Госвизит Токаева", "Государственный визит Токаева"
+    )
     (edited_dir / SEED.name).write_text(edited_text, encoding="utf-8")
     kazinform("ingest", str(edited_dir), cwd=tmp_path)
     assert query(warehouse, "select version, valid_to is null from article_versions order by version") == [
@@ -102,7 +109,7 @@ def test_bad_inputs_are_kept_with_a_reason_and_the_run_goes_on(prefect_api: str,
            where v.outcome = 'parse_error'""",
     )
     assert len(stored) == len(bad)
-    for path, error, size in stored:
+    for path, _error, size in stored:
         name = Path(path).name
         assert size == len(bad[name]), (name, "the raw bytes are kept for a later re-parse")
     reasons = {Path(path).name: error for path, error, _ in stored}
@@ -130,7 +137,9 @@ def test_the_summary_is_published_as_an_artifact(prefect_api: str, tmp_path: Pat
 def test_globs_and_missing_inputs(prefect_api: str, tmp_path: Path) -> None:
     for name in ("gen_a_ru", "gen_b_kz"):
         shutil.copy(FIXTURES / f"{name}.html", tmp_path / f"{name}.html")
-    summary = ingest_files([str(tmp_path / "*.html"), str(tmp_path / "nothing-*.txt")], str(tmp_path / "g.duckdb"))
+    summary = ingest_files(
+        [str(tmp_path / "*.html"), str(tmp_path / "nothing-*.txt")], str(tmp_path / "g.duckdb")
+    )
     assert summary.counts["created"] == 2
     assert summary.unmatched_inputs == [str(tmp_path / "nothing-*.txt")]
 

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_warehouse_support import make_record, parsed
 
+from test_warehouse_support import make_record, parsed
 from warehouse.db import (
     WarehouseLockedError,
     WarehouseNotFoundError,

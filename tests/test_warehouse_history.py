@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from test_warehouse_support import ARTICLE_ID, T0, bare, later, make_record, parsed, writer
-
 from warehouse.history import article_history, render_history
 from warehouse.load import load_batch
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_warehouse_support import ARTICLE_ID, T0, URL, bare, later, make_record, parsed, rows, writer
 
 import warehouse.load as load_module
+from test_warehouse_support import ARTICLE_ID, T0, URL, bare, later, make_record, parsed, rows, writer
 from warehouse.load import ArticleEvent, load_batch
 from warehouse.raw import raw_page_bytes, raw_sha256
 
@@ -31,8 +31,12 @@ def test_new_article_is_created_with_version_1_visit_and_raw_bytes(tmp_path: Pat
         assert rows(
             conn, "select article_id, url, versions, edits, deleted, first_seen_at from articles"
         ) == [(ARTICLE_ID, URL, 1, 0, False, T0)]
-        blocks = rows(conn, "select blocks::varchar from article_versions")[0][0]
-        assert '"kind":"paragraph"' in blocks and "Первый абзац" in blocks
+        assert rows(conn, "select blocks::varchar from article_versions") == [
+            ('[{"kind":"paragraph"},{"kind":"paragraph"}]',)
+        ]
+        assert rows(conn, "select position, kind, text from article_blocks order by position") == [
+            (i, b.kind, b.text) for i, b in enumerate(record.blocks, start=1)
+        ]
         assert rows(conn, "select count(*) from article_changes") == [(0,)]
 
 

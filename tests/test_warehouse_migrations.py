@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-from test_warehouse_support import T0, later, make_record, parsed, rows
 
+from test_warehouse_support import T0, later, make_record, parsed, rows
 from warehouse.db import open_writer
 from warehouse.load import load_batch
 from warehouse.migrate import apply_migrations, available_migrations

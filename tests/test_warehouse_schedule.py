@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from test_warehouse_support import ARTICLE_ID, T0, URL, bare, make_record, parsed, rows, writer
-
 from warehouse.load import load_batch
 from warehouse.state import http_validators, known_article_ids, known_tags, revisit_targets
 

@@ -1,9 +1,10 @@
 """Load a batch of visits into the warehouse: one transaction, set-based statements, no per-article SQL.
 
 How a batch is merged
-- Every visit is staged as an Arrow table and compared in SQL with `article_state` (the current
-  version's content_hash and url). Heavy columns (body, blocks, …) are staged only for rows that need
-  a new version; raw bytes only for sha256 values not yet in `raw_pages`.
+- A batch is staged as Arrow tables beforehand (`warehouse.stage.stage_batch`, no database, so it
+  runs outside the write lock). Every visit is compared in SQL with `article_state` (the current
+  version's content_hash and url); heavy columns (body, blocks, …) are inserted only for rows that
+  need a new version, raw bytes only for sha256 values not yet in `raw_pages` (an anti join).
 - Outcomes of a `parsed` visit: `created` (article_id never seen), `redirected` (its url differs from
   the article's current url: new version with a `url` change row, plus content rows if the content
   changed too), `changed` (content_hash differs: new version), `unchanged` (same hash and url; a
@@ -46,7 +47,7 @@ import duckdb
 
 from parsers.record import TRACKED_FIELDS
 from warehouse import merge_sql as sql
-from warehouse.stage import stage_raw, stage_versions, stage_visits
+from warehouse.stage import StagedBatch, stage_batch
 from warehouse.visit import Outcome, VisitInput
 
 EventKind = Literal["created", "changed", "moved", "deleted", "restored"]
@@ -79,20 +80,28 @@ class LoadResult:
     events: list[ArticleEvent] = field(default_factory=list)
 
 
-def load_batch(conn: duckdb.DuckDBPyConnection, run_id: str, visits: Sequence[VisitInput]) -> LoadResult:
-    """Write one batch of visits in one transaction and say what came of each."""
-    if not visits:
+def load_batch(
+    conn: duckdb.DuckDBPyConnection, run_id: str, batch: StagedBatch | Sequence[VisitInput]
+) -> LoadResult:
+    """Write one batch of visits in one transaction and say what came of each.
+
+    `batch` is best staged beforehand with `warehouse.stage.stage_batch`, outside the write lock;
+    plain visits are staged here. The result's lists are aligned with the batch's visits.
+    """
+    staged = batch if isinstance(batch, StagedBatch) else stage_batch(batch)
+    if len(staged) == 0:
         return LoadResult(run_id=run_id, outcomes=[], visit_ids=[])
-    staged_visits, shas = stage_visits(visits)
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.register(_STAGED_VISITS, staged_visits)
+        conn.register(_STAGED_VISITS, staged.visits)
+        conn.register(_STAGED_VERSIONS, staged.versions)
+        conn.register(_STAGED_RAW, staged.raw)
         conn.execute(sql.STAGE_BATCH)
-        _store_raw_pages(conn, visits, shas)
+        conn.execute(sql.INSERT_RAW_PAGES)
         conn.execute(sql.CREATE_OUTCOMES)
         rounds = conn.execute(sql.ROUND_COUNT).fetchone()[0]
         for round_number in range(1, rounds + 1):
-            _merge_round(conn, visits, round_number)
+            _merge_round(conn, round_number)
         _insert_visits(conn, run_id)
         result = _collect_result(conn, run_id)
         for statement in sql.DROP_WORK_TABLES:
@@ -108,23 +117,12 @@ def load_batch(conn: duckdb.DuckDBPyConnection, run_id: str, visits: Sequence[Vi
 
 
 def _unregister(conn: duckdb.DuckDBPyConnection, name: str) -> None:
-    with contextlib.suppress(duckdb.Error):  # not every batch registers every table
+    with contextlib.suppress(duckdb.Error):  # a failure may come before every table is registered
         conn.unregister(name)
 
 
-def _store_raw_pages(
-    conn: duckdb.DuckDBPyConnection, visits: Sequence[VisitInput], shas: list[str | None]
-) -> None:
-    unseen = {row[0] for row in conn.execute(sql.UNSEEN_RAW_SHAS).fetchall()}
-    if unseen:
-        conn.register(_STAGED_RAW, stage_raw(visits, shas, unseen))
-        conn.execute(sql.INSERT_RAW_PAGES)
-
-
-def _merge_round(conn: duckdb.DuckDBPyConnection, visits: Sequence[VisitInput], round_number: int) -> None:
+def _merge_round(conn: duckdb.DuckDBPyConnection, round_number: int) -> None:
     conn.execute(sql.CLASSIFY_ROUND, {"round": round_number})
-    positions = [row[0] for row in conn.execute(sql.NEW_VERSION_POSITIONS).fetchall()]
-    conn.register(_STAGED_VERSIONS, stage_versions(visits, positions))
     conn.execute(sql.CLOSE_CURRENT_VERSIONS)
     conn.execute(sql.INSERT_VERSIONS)
     conn.execute(sql.INSERT_CHANGES)

@@ -76,8 +76,6 @@ SELECT *,
 FROM decided
 """
 
-NEW_VERSION_POSITIONS = "SELECT pos FROM load_round WHERE new_version ORDER BY pos"
-
 CLOSE_CURRENT_VERSIONS = """
 UPDATE article_versions AS v SET valid_to = r.visited_at
 FROM load_round AS r
@@ -193,14 +191,12 @@ SELECT pos, visit_id, source, article_id, outcome, version, new_url, deleted_now
 FROM load_round
 """
 
-UNSEEN_RAW_SHAS = """
-SELECT DISTINCT b.raw_sha256
-FROM load_batch_visits AS b
-ANTI JOIN raw_pages AS r ON r.raw_sha256 = b.raw_sha256
-WHERE b.raw_sha256 IS NOT NULL
+# Raw bodies are stored once: the staged ones (already distinct) minus those an earlier batch stored.
+INSERT_RAW_PAGES = """
+INSERT INTO raw_pages BY NAME
+SELECT s.* FROM load_staged_raw AS s
+ANTI JOIN raw_pages AS r ON r.raw_sha256 = s.raw_sha256
 """
-
-INSERT_RAW_PAGES = "INSERT INTO raw_pages BY NAME SELECT * FROM load_staged_raw"
 
 INSERT_VISITS = """
 INSERT INTO visits BY NAME
