@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,12 @@ class _ReplicaServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # benchmarks open many connections at once
     site: ReplicaSite
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that gives up (timeouts, oversized bodies) resets its connection: expected here.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -22,7 +22,7 @@ import orjson
 import pyarrow as pa
 
 from parsers.record import ArticleRecord, Block
-from warehouse.raw import RAW_ENCODING, encode_raw, raw_sha256
+from warehouse.raw import encode_raw, raw_sha256
 from warehouse.visit import VisitInput
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -212,10 +212,11 @@ def stage_raw(visits: Sequence[VisitInput], shas: Sequence[str | None]) -> pa.Ta
             first[sha] = visit
     kept = list(first)
     raws = [first[s].raw or b"" for s in kept]
+    encoded = [encode_raw(raw) for raw in raws]
     columns: dict[str, Sequence[object]] = {
         "raw_sha256": kept,
-        "encoding": [RAW_ENCODING] * len(kept),
-        "data": [encode_raw(raw) for raw in raws],
+        "encoding": [encoding for encoding, _ in encoded],
+        "data": [data for _, data in encoded],
         "size": [len(raw) for raw in raws],
         "first_seen_at": [_utc(first[s].visited_at) for s in kept],
     }
