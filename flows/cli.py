@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument(
         "--rate", type=float, default=None, metavar="R", help="requests/s per host (0 = no limit)"
     )
+    crawl.add_argument("--warc", metavar="FILE", help="also append every fetched article page to a WARC file")
     crawl.add_argument("--concurrency", type=int, default=None, metavar="N", help="connections per host")
 
     parse = commands.add_parser("parse", help="print each parsed record as a JSON line; no warehouse")
@@ -99,6 +100,7 @@ def run_crawl(args: argparse.Namespace) -> int:
             max_pages=args.max_pages,
             rate_per_host=args.rate,
             concurrency_per_host=args.concurrency,
+            warc_path=args.warc,
         )
     )
     print(summary.to_text())

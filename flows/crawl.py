@@ -18,6 +18,7 @@ from flows.progress import progress_bar
 from flows.read import batched
 from flows.summary import RunSummary
 from flows.tasks import current_run_id, load_visits
+from flows.warc import write_warc
 from parsers.sources import Source, get_source
 from warehouse.db import open_reader
 from warehouse.state import (
@@ -73,6 +74,11 @@ async def fetch_batch(fetcher: Fetcher, urls: list[str], plan: CrawlPlan) -> lis
     return await fetcher.fetch_many(urls, plan.validators)
 
 
+@task(name="archive-batch", cache_policy=NO_CACHE)
+def archive_batch(results: list[FetchResult], warc_path: str) -> int:
+    return write_warc(results, warc_path)
+
+
 @task(name="parse-batch", cache_policy=NO_CACHE)
 def parse_batch(results: list[FetchResult], source_name: str, tags: frozenset[str]) -> list[VisitInput]:
     return visits_from_pages(results, source_name, tags)
@@ -98,6 +104,7 @@ async def crawl_sources(
     concurrency_per_host: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     fetch_settings: FetchConfig | None = None,
+    warc_path: str | None = None,
 ) -> CrawlSummary:
     started = time.monotonic()
     run_id = current_run_id()
@@ -115,6 +122,8 @@ async def crawl_sources(
             with progress_bar(len(urls), f"crawl {name}") as advance:
                 for batch in batched(urls, batch_size):
                     results = await fetch_batch(fetcher, batch, plan)
+                    if warc_path:
+                        archive_batch(results, warc_path)
                     visits = parse_batch(results, source.name, plan.tags)
                     summary.add(visits, load_visits(path, run_id, visits))
                     advance(len(batch))

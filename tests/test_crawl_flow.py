@@ -26,9 +26,16 @@ FAST_FETCH = FetchConfig(
 )
 
 
-def crawl(warehouse: Path, revisit: str = "all") -> CrawlSummary:
+def crawl(warehouse: Path, revisit: str = "all", warc: Path | None = None) -> CrawlSummary:
     return asyncio.run(
-        crawl_sources(["kazinform"], str(warehouse), revisit=revisit, max_pages=10, fetch_settings=FAST_FETCH)
+        crawl_sources(
+            ["kazinform"],
+            str(warehouse),
+            revisit=revisit,
+            max_pages=10,
+            fetch_settings=FAST_FETCH,
+            warc_path=str(warc) if warc else None,
+        )
     )
 
 
@@ -174,3 +181,15 @@ def test_a_gone_article_that_comes_back_is_undeleted(site_url, tmp_path: Path) -
         "order by changed_at",
         [article_id],
     ) == [("false", "true"), ("true", "false")]
+
+
+def test_fetched_pages_can_be_archived_as_warc(site_url, tmp_path: Path) -> None:
+    from warcio.archiveiterator import ArchiveIterator
+
+    site, base_url = site_url
+    archive = tmp_path / "crawl.warc.gz"
+    crawl(tmp_path / "warc.duckdb", warc=archive)
+    with archive.open("rb") as stream:
+        responses = [r for r in ArchiveIterator(stream) if r.rec_type == "response"]
+    archived = {r.rec_headers.get_header("WARC-Target-URI") for r in responses}
+    assert archived == {site.url_of(a.article_id, base_url) for a in site.live_articles()}

@@ -2,7 +2,7 @@
 
 -- Raw input bytes, stored once per distinct content however often seen, so any input can be re-parsed.
 CREATE TABLE raw_pages (
-    raw_sha256    VARCHAR NOT NULL,    -- hex sha256 of the bytes exactly as read or received
+    raw_sha256    VARCHAR PRIMARY KEY,    -- hex sha256 of the bytes exactly as read or received
     encoding      VARCHAR NOT NULL,       -- how `data` holds them: 'identity' or 'zlib'
     data          BLOB NOT NULL,
     size          BIGINT NOT NULL,        -- length of the original bytes
@@ -11,7 +11,7 @@ CREATE TABLE raw_pages (
 
 -- One row per input read (a file) or URL fetched, whatever came of it.
 CREATE TABLE visits (
-    visit_id   BIGINT NOT NULL,
+    visit_id   BIGINT PRIMARY KEY,
     run_id     VARCHAR NOT NULL,
     source     VARCHAR NOT NULL,
     article_id VARCHAR,                   -- null when no article could be identified (listings, bad files)
@@ -48,7 +48,8 @@ CREATE TABLE article_versions (
     parser         VARCHAR,
     valid_from     TIMESTAMPTZ NOT NULL,
     valid_to       TIMESTAMPTZ,
-    visit_id       BIGINT NOT NULL
+    visit_id       BIGINT NOT NULL,
+    PRIMARY KEY (source, article_id, version)
 );
 
 -- One row per record field that differs between a version and the one before it.

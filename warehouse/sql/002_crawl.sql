@@ -52,7 +52,8 @@ CREATE TABLE article_state (
     last_visited_at  TIMESTAMPTZ,          -- last visit that reached it (parsed, 304, gone)
     last_changed_at  TIMESTAMPTZ,          -- last new version, deletion or restoration
     revisit_interval INTERVAL,             -- null: never revisit
-    next_visit_at    TIMESTAMPTZ
+    next_visit_at    TIMESTAMPTZ,
+    PRIMARY KEY (source, article_id)
 );
 
 -- Release-1 articles get a state; they are due at once so that the first crawl sets a real schedule.
