@@ -20,7 +20,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(TEST_ENV) $(VENV)/bin/pytest -q
+	PREFECT_HOME=$${PREFECT_HOME:-$$(mktemp -d)} $(TEST_ENV) $(VENV)/bin/pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
