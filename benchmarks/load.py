@@ -264,7 +264,7 @@ def main() -> None:
         print(line("default compression", rows, a_default, extra=_mb(where, "floor_default")))
         print(
             line(
-                "reference: full blocks JSON, dict_fsst disabled",
+                "reference: blocks with texts, dict_fsst off",
                 rows,
                 a_full,
                 extra=_mb(where, "floor_full"),

@@ -10,6 +10,15 @@ Arrow `INSERT … SELECT` + checkpoint): default 42.8 s and 359 MB; with
 `disabled_compression_methods='dict_fsst'` 15.2 s and 283 MB, the long strings going to ZSTD. With
 shorter bodies (~2.3 KB, 30,000 rows) DuckDB stores them uncompressed instead: 2.4 s and 174 MB
 against 3.1 s and 59 MB by default, so the file grows when articles are short.
+
+Checkpoints: DuckDB 2.0.1 checkpoints when a connection to the file closes, whatever
+`checkpoint_threshold` says (measured: the WAL is gone after close with a 1 GB threshold), so a
+larger threshold would not spare a per-batch writer its checkpoint; none is set. Each checkpoint
+rewrites the table's last, partly filled row group (122,880 rows) in full, so batches much smaller
+than that compress the same rows again at every close: in benchmarks/load.py two batches of 50,000
+take the writer ~1.8x the floor where one insert of all rows would not. Attaching the file with a
+smaller ROW_GROUP_SIZE bounds that rewrite (and lets 2 cores compress in parallel) but speeds up a
+bare insert even more, so it does not improve the ratio to the floor.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ carries three tables, all keyed by `pos` (the visit's index in the batch) or by 
 - visits:   light columns of every visit (identity, hashes, HTTP facts), in input order;
 - versions: heavy record columns of every parsed visit; the load inserts only the rows the SQL
             comparison decides need a new version;
-- raw:      one row per distinct raw body of the batch; the load skips sha256 values already stored.
+- raw:      one row per distinct raw body of the batch, compressed here (warehouse.raw); the load
+            skips sha256 values already stored.
 
 Blocks are stored as a layout (see `blocks_layout`): the body already holds every text block.
 """

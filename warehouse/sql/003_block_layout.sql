@@ -4,6 +4,7 @@
 -- own "text" (image captions, empty blocks, and every block of a record whose body does not split
 -- back into its block texts). Image entries also carry src and credit. Rows written before this
 -- migration carry every text, so they read back the same way; nothing is rewritten.
+-- raw_pages.encoding may now also be 'zstd' (pages compressed one by one while staged).
 
 -- Every block of every version, in order, with its text: the layout paired with the body's
 -- paragraphs (the n-th entry without a text of its own is the n-th paragraph).

@@ -1,0 +1,89 @@
+"""stage_batch builds a batch's Arrow tables without a database; load_batch takes them as they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from test_warehouse_support import ARTICLE_ID, bare, later, make_record, parsed, rows, writer
+from warehouse.load import load_batch
+from warehouse.raw import ZSTD, decode_raw, encode_raw, raw_page_bytes, raw_sha256
+from warehouse.stage import StagedBatch, stage_batch
+from warehouse.visit import VisitInput
+
+PAGE = ("<html><body>" + "Первый абзац о визите. " * 200 + "</body></html>").encode()
+
+
+def test_staged_batch_has_every_visit_every_parsed_record_and_each_raw_body_once() -> None:
+    record = make_record()
+    visits = [
+        parsed(record, raw=PAGE),
+        bare("failed", later(1), error="timeout"),
+        parsed(record, later(2), raw=PAGE),
+        bare("parse_error", later(3), article_id=None, raw=b"\x00\x01", error="binary"),
+    ]
+    staged = stage_batch(visits)
+
+    assert isinstance(staged, StagedBatch)
+    assert len(staged) == 4
+    assert staged.visits.column("pos").to_pylist() == [0, 1, 2, 3]
+    assert staged.versions.column("pos").to_pylist() == [0, 2]
+    assert staged.raw.column("raw_sha256").to_pylist() == [raw_sha256(PAGE), raw_sha256(b"\x00\x01")]
+    assert staged.raw.column("encoding").to_pylist() == [ZSTD, "identity"]  # tiny input stays as is
+
+
+def test_load_batch_gives_the_same_result_for_staged_and_plain_visits(tmp_path: Path) -> None:
+    def batch() -> list[VisitInput]:
+        return [parsed(make_record(), raw=PAGE), parsed(make_record(title="Новый"), later(5), raw=b"v2")]
+
+    with writer(tmp_path / "plain") as conn:
+        plain = load_batch(conn, "run-1", batch())
+        plain_rows = rows(conn, "select version, title, blocks::varchar from article_versions order by 1")
+    with writer(tmp_path / "staged") as conn:
+        staged = load_batch(conn, "run-1", stage_batch(batch()))
+        assert (
+            rows(conn, "select version, title, blocks::varchar from article_versions order by 1")
+            == plain_rows
+        )
+
+    assert staged.outcomes == plain.outcomes == ["created", "changed"]
+    assert staged.visit_ids == plain.visit_ids
+    assert staged.events == plain.events
+
+
+def test_raw_bodies_already_stored_are_skipped_at_load_time(tmp_path: Path) -> None:
+    first = stage_batch([parsed(make_record(), raw=PAGE)])
+    again = stage_batch([parsed(make_record(), later(10), raw=PAGE), bare("failed", later(11), raw=b"new")])
+    with writer(tmp_path) as conn:
+        load_batch(conn, "run-1", first)
+        load_batch(conn, "run-2", again)
+        assert rows(conn, "select raw_sha256, size from raw_pages order by size") == [
+            (raw_sha256(b"new"), 3),
+            (raw_sha256(PAGE), len(PAGE)),
+        ]
+        assert raw_page_bytes(conn, raw_sha256(PAGE)) == PAGE
+
+
+def test_an_empty_batch_writes_nothing(tmp_path: Path) -> None:
+    with writer(tmp_path) as conn:
+        result = load_batch(conn, "run-1", stage_batch([]))
+        assert (result.outcomes, result.visit_ids) == ([], [])
+        assert rows(conn, "select count(*) from visits") == [(0,)]
+
+
+def test_a_parsed_visit_without_record_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    broken = bare("parsed", article_id=ARTICLE_ID)
+    with pytest.raises(ValueError, match="carries no record"):
+        stage_batch([broken])
+    with writer(tmp_path) as conn:
+        with pytest.raises(ValueError, match="carries no record"):
+            load_batch(conn, "run-1", [parsed(make_record()), broken])
+        assert rows(conn, "select count(*) from visits") == [(0,)]
+
+
+@pytest.mark.parametrize("encoding", ["identity", "zstd", "zlib"])
+def test_raw_encodings_round_trip(encoding: str) -> None:
+    used, stored = encode_raw(PAGE, encoding)
+    assert used == encoding
+    assert decode_raw(used, stored, len(PAGE)) == PAGE
