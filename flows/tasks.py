@@ -12,14 +12,17 @@ from prefect.runtime import flow_run
 
 from warehouse.db import open_writer
 from warehouse.load import load_batch
+from warehouse.stage import stage_batch
 from warehouse.visit import VisitInput
 
 
 @task(name="load-batch", cache_policy=NO_CACHE)
 def load_visits(warehouse_path: Path, run_id: str, visits: list[VisitInput]) -> list[str]:
-    """One transaction per batch; the write lock is held only while it is written."""
+    """One transaction per batch. Staging (Arrow tables, hashes, compression) happens before the
+    writer connection opens, so the write lock is held only for the set-based SQL."""
+    staged = stage_batch(visits)
     with open_writer(warehouse_path) as connection:
-        return list(load_batch(connection, run_id, visits).outcomes)
+        return list(load_batch(connection, run_id, staged).outcomes)
 
 
 def current_run_id() -> str:

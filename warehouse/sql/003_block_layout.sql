@@ -1,4 +1,4 @@
--- Release 2: article_versions.blocks holds the block layout; the texts live once, in the body.
+-- Migration 003: article_versions.blocks holds the block layout; the texts live once, in the body.
 --
 -- A layout entry is {"kind": …} for a block whose text is the body's next paragraph, or carries its
 -- own "text" (image captions, empty blocks, and every block of a record whose body does not split
