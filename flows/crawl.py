@@ -11,6 +11,7 @@ from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.batching import LoadBuffer
 from flows.discover import DiscoveryResult, discover, discovery_urls
 from flows.fetch import FetchConfig, Fetcher, FetchResult
 from flows.pages import CrawlPlan, urls_to_fetch, visits_from_pages
@@ -33,6 +34,8 @@ from warehouse.visit import VisitInput
 # A batch is one fetch task, one parse task and one load transaction: large enough that the ~25 ms
 # per task run and the per-transaction cost stay small next to the fetching itself.
 DEFAULT_BATCH_SIZE = 200
+CRAWL_VISITS_PER_LOAD = 2_000
+CRAWL_RAW_BYTES_PER_LOAD = 32 * 1024 * 1024
 
 
 @dataclass
@@ -117,16 +120,22 @@ async def crawl_sources(
             source, fetch_settings or fetch_config(source, rate_per_host, concurrency_per_host)
         ) as fetcher:
             found = await discover_links(source, fetcher, plan, max_pages)
-            summary.add(found.visits, load_visits(path, run_id, found.visits))
+            # Fetched pages wait in memory until loaded: a smaller load than for files bounds both
+            # memory and what an interrupted crawl would have to fetch again.
+            buffer = LoadBuffer(max_visits=CRAWL_VISITS_PER_LOAD, max_raw_bytes=CRAWL_RAW_BYTES_PER_LOAD)
+            for ready in buffer.add(found.visits):
+                summary.add(ready, load_visits(path, run_id, ready))
             urls = urls_to_fetch(found.links, plan)
             with progress_bar(len(urls), f"crawl {name}") as advance:
                 for batch in batched(urls, batch_size):
                     results = await fetch_batch(fetcher, batch, plan)
                     if warc_path:
                         archive_batch(results, warc_path)
-                    visits = parse_batch(results, source.name, plan.tags)
-                    summary.add(visits, load_visits(path, run_id, visits))
+                    for ready in buffer.add(parse_batch(results, source.name, plan.tags)):
+                        summary.add(ready, load_visits(path, run_id, ready))
                     advance(len(batch))
+                for ready in buffer.flush():
+                    summary.add(ready, load_visits(path, run_id, ready))
     summary.elapsed_s = time.monotonic() - started
     await acreate_markdown_artifact(summary.to_markdown(), key="crawl-summary", description=summary.title)
     return summary

@@ -9,6 +9,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.batching import LoadBuffer
 from flows.progress import progress_bar
 from flows.read import batched, expand_inputs, read_visits
 from flows.summary import RunSummary
@@ -17,7 +18,8 @@ from warehouse.db import open_reader
 from warehouse.state import known_tags
 from warehouse.visit import VisitInput
 
-# Large enough that a task run (~25 ms against a server) is small next to parsing the batch.
+# Files per parse task: a task run (~25 ms against a server) is small next to parsing 500 pages.
+# Loads gather several of these (flows.batching).
 DEFAULT_BATCH_SIZE = 500
 
 
@@ -42,11 +44,14 @@ def ingest_files(inputs: list[str], warehouse_path: str, batch_size: int = DEFAU
     files, summary.unmatched_inputs = expand_inputs(inputs)
     path = Path(warehouse_path)
     tags_seen = tags_known_to(path)
+    buffer = LoadBuffer()
     with progress_bar(len(files), "ingest") as advance:
         for batch in batched(files, batch_size):
-            visits = read_and_parse_files(batch, tags_seen)
-            summary.add(visits, load_visits(path, run_id, visits))
+            for ready in buffer.add(read_and_parse_files(batch, tags_seen)):
+                summary.add(ready, load_visits(path, run_id, ready))
             advance(len(batch))
+        for ready in buffer.flush():
+            summary.add(ready, load_visits(path, run_id, ready))
     summary.elapsed_s = time.monotonic() - started
     create_markdown_artifact(summary.to_markdown(), key="ingest-summary", description=summary.title)
     return summary

@@ -158,6 +158,11 @@ LEFT JOIN earlier AS e
  AND e.value_pair_hash = k.value_pair_hash
 """
 
+ROUND_HAS_CHANGES = """
+SELECT count(*) > 0 FROM load_round
+WHERE (new_version AND outcome <> 'created') OR deleted_now OR restored
+"""
+
 INSERT_NEW_STATE = """
 INSERT INTO article_state BY NAME
 SELECT source, article_id, new_url AS url, false AS deleted, version AS current_version,
