@@ -21,6 +21,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from flows.batching import MAX_VISITS_PER_LOAD
 from parsers.record import ArticleRecord, Block
 from warehouse.db import open_writer
 from warehouse.load import load_batch
@@ -225,7 +226,8 @@ def line(label: str, rows: int, seconds: float, floor_seconds: float | None = No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=50_000)
+    # The flows load files in batches of up to this many visits (flows/batching.py).
+    parser.add_argument("--batch", type=int, default=MAX_VISITS_PER_LOAD)
     parser.add_argument("--keep", type=Path, help="write the databases here instead of a temp dir")
     args = parser.parse_args()
     rows, batch = args.rows, args.batch
