@@ -42,8 +42,8 @@ method
            setting) and with the default. For reference, the same rows with every block text in
            the blocks JSON (how versions were stored before the layout).
   staging  stage_batch: every Arrow table of a batch (visit columns, version columns, raw rows
-           with sha256 and compression), no database; the flow runs it in the parse task, outside
-           the write lock. Timed on its own.
+           with sha256 and compression), no database; the flow runs it before it opens the
+           writer connection, outside the write lock. Timed on its own.
   (b)      first load, the writer's work: load_batch on the staged batches into a fresh warehouse,
            batches of {batch:,} visits, a writer connection opened and closed per batch (as the flow
            does), then a final CHECKPOINT. "end to end" adds the staging time.
