@@ -326,3 +326,15 @@ def test_naive_datetimes_are_refused_before_anything_is_written(tmp_path: Path) 
         with pytest.raises(ValueError, match="timezone-aware"):
             load_batch(conn, "run-1", [parsed(make_record(), T0.replace(tzinfo=None))])
         assert rows(conn, "select count(*) from visits") == [(0,)]
+
+
+def test_change_rows_store_no_text_and_the_view_reads_it_from_the_versions(tmp_path: Path) -> None:
+    with writer(tmp_path) as conn:
+        load_batch(conn, "run-1", [parsed(make_record())])
+        load_batch(conn, "run-2", [parsed(make_record(body="Новый текст статьи."), later(5))])
+        assert rows(conn, "select field, old_value, new_value from article_field_changes") == [
+            ("body", None, None)
+        ]
+        [(old_body, new_body)] = rows(conn, "select old_value, new_value from article_changes")
+        assert old_body == make_record().body
+        assert new_body == "Новый текст статьи."

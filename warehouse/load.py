@@ -125,12 +125,12 @@ def _merge_round(conn: duckdb.DuckDBPyConnection, round_number: int) -> None:
     conn.execute(sql.CLASSIFY_ROUND, {"round": round_number})
     conn.execute(sql.CLOSE_CURRENT_VERSIONS)
     conn.execute(sql.INSERT_VERSIONS)
-    # Comparing with previous versions scans their stored text; a round of only new or unchanged
-    # articles (most batches) has nothing to compare, so it skips that scan.
+    conn.execute(sql.HASH_NEW_VERSIONS)
     if conn.execute(sql.ROUND_HAS_CHANGES).fetchone()[0]:
         conn.execute(sql.INSERT_CHANGES)
     conn.execute(sql.INSERT_NEW_STATE)
     conn.execute(sql.UPDATE_KNOWN_STATE)
+    conn.execute(sql.UPDATE_KNOWN_HASHES)
     conn.execute(sql.RECORD_ROUND_OUTCOMES)
 
 

@@ -41,7 +41,7 @@ WITH compared AS (
     SELECT b.pos, b.visit_id, b.source, b.article_id, b.status, b.visited_at, b.content_hash,
            s.article_id IS NOT NULL AS known,
            s.current_version, coalesce(s.deleted, false) AS was_deleted,
-           s.revisit_interval AS previous_interval,
+           s.revisit_interval AS previous_interval, s.field_hashes AS previous_hashes,
            CASE WHEN b.status = 'parsed' THEN b.published_at ELSE s.published_at END AS published_at,
            coalesce(s.first_seen_at, b.visited_at) AS first_seen_at,
            -- a record without an address keeps the article's known one
@@ -101,52 +101,63 @@ _FROM_ROUND = {"url": "r.new_url", "published_at": "r.published_at"}
 
 
 def _as_text(field: str, expression: str) -> str:
-    """The text a change row shows: lists as JSON, timestamps as ISO-8601 UTC, text as is."""
+    """The text a change row shows (macros of migration 004): lists as JSON, times ISO-8601 UTC."""
     if field in _LIST_FIELDS:
-        return f"CAST(to_json({expression}) AS VARCHAR)"
+        return f"change_list_text({expression})"
     if field in _TIME_FIELDS:
-        return f"strftime({expression}, '%Y-%m-%dT%H:%M:%SZ')"
-    return f"CAST({expression} AS VARCHAR)"
+        return f"change_time_text({expression})"
+    return f"change_text({expression})"
 
 
-def _field_pairs() -> str:
-    pairs = []
-    for field in TRACKED_FIELDS:
-        new = _FROM_ROUND.get(field, f"n.{field}")
-        pairs.append(
-            f"{{'field': '{field}', 'old_value': {_as_text(field, 'p.' + field)}, "
-            f"'new_value': {_as_text(field, new)}}}"
-        )
-    return "[\n            " + ",\n            ".join(pairs) + "\n        ]"
+def _new_field_hashes() -> str:
+    hashes = (f"field_value_hash({_as_text(f, _FROM_ROUND.get(f, 'n.' + f))})" for f in TRACKED_FIELDS)
+    return "[\n        " + ",\n        ".join(hashes) + "\n    ]"
 
 
-# Field changes come from comparing each new version with the one it replaces, field by field in SQL;
-# `deleted` rows come from the round's flags. A change is a flip-flop when the same article's same
-# field already changed between the same two values (in either direction).
+_FIELD_NAMES = "[" + ", ".join(f"'{f}'" for f in TRACKED_FIELDS) + "]"
+
+# The new versions' field hashes, in TRACKED_FIELDS order: what article_state keeps, and what the
+# next change is compared with. Only the round's new versions are hashed.
+HASH_NEW_VERSIONS = f"""
+CREATE OR REPLACE TEMP TABLE load_round_hashes AS
+SELECT r.pos, {_new_field_hashes()} AS new_hashes
+FROM load_round AS r
+JOIN load_staged_versions AS n USING (pos)
+WHERE r.new_version
+"""
+
+# A field changed when its hash differs from the one kept for the current version: no stored text
+# is read. Change rows are narrow (the view article_changes shows the values from the versions);
+# `deleted` rows carry their values. A change is a flip-flop when the same article's same field
+# already changed between the same two values (in either direction).
 INSERT_CHANGES = f"""
-INSERT INTO article_changes BY NAME
+INSERT INTO article_field_changes BY NAME
 WITH compared AS (
     SELECT r.source, r.article_id, r.version, r.visited_at AS changed_at, r.visit_id,
-           unnest({_field_pairs()}, recursive := true)
+           unnest({_FIELD_NAMES}) AS field,
+           unnest(r.previous_hashes) AS old_hash,
+           unnest(h.new_hashes) AS new_hash
     FROM load_round AS r
-    JOIN load_staged_versions AS n USING (pos)
-    JOIN article_versions AS p
-      ON p.source = r.source AND p.article_id = r.article_id AND p.version = r.current_version
-    WHERE r.new_version AND r.outcome <> 'created'
+    JOIN load_round_hashes AS h USING (pos)
+    WHERE r.outcome <> 'created'
 ), field_changes AS (
-    SELECT * FROM compared WHERE old_value IS DISTINCT FROM new_value
+    SELECT source, article_id, version, changed_at, visit_id, field,
+           NULL::VARCHAR AS old_value, NULL::VARCHAR AS new_value,
+           change_pair_hash(old_hash, new_hash) AS value_pair_hash
+    FROM compared
+    WHERE old_hash <> new_hash
 ), deletion_changes AS (
     SELECT source, article_id, version, visited_at AS changed_at, visit_id, 'deleted' AS field,
            CASE WHEN deleted_now THEN 'false' ELSE 'true' END AS old_value,
-           CASE WHEN deleted_now THEN 'true' ELSE 'false' END AS new_value
+           CASE WHEN deleted_now THEN 'true' ELSE 'false' END AS new_value,
+           change_pair_hash(field_value_hash('false'), field_value_hash('true')) AS value_pair_hash
     FROM load_round
     WHERE deleted_now OR restored
 ), candidates AS (
-    SELECT *, change_pair_hash(old_value, new_value) AS value_pair_hash
-    FROM (SELECT * FROM field_changes UNION ALL BY NAME SELECT * FROM deletion_changes)
+    SELECT * FROM field_changes UNION ALL BY NAME SELECT * FROM deletion_changes
 ), earlier AS (
     SELECT DISTINCT c.source, c.article_id, c.field, c.value_pair_hash
-    FROM article_changes AS c
+    FROM article_field_changes AS c
     SEMI JOIN candidates AS k
       ON k.source = c.source AND k.article_id = c.article_id AND k.field = c.field
 )
@@ -165,12 +176,14 @@ WHERE (new_version AND outcome <> 'created') OR deleted_now OR restored
 
 INSERT_NEW_STATE = """
 INSERT INTO article_state BY NAME
-SELECT source, article_id, new_url AS url, false AS deleted, version AS current_version,
-       content_hash AS current_hash, published_at, visited_at AS first_seen_at,
-       visited_at AS last_seen_at, visited_at AS last_visited_at, visited_at AS last_changed_at,
-       next_interval AS revisit_interval, visited_at + next_interval AS next_visit_at
-FROM load_round
-WHERE outcome = 'created'
+SELECT r.source, r.article_id, r.new_url AS url, false AS deleted, r.version AS current_version,
+       r.content_hash AS current_hash, r.published_at, r.visited_at AS first_seen_at,
+       r.visited_at AS last_seen_at, r.visited_at AS last_visited_at, r.visited_at AS last_changed_at,
+       r.next_interval AS revisit_interval, r.visited_at + r.next_interval AS next_visit_at,
+       h.new_hashes AS field_hashes
+FROM load_round AS r
+JOIN load_round_hashes AS h USING (pos)
+WHERE r.outcome = 'created'
 """
 
 UPDATE_KNOWN_STATE = """
@@ -187,6 +200,13 @@ UPDATE article_state AS s SET
     revisit_interval = r.next_interval,
     next_visit_at = r.visited_at + r.next_interval
 FROM load_round AS r
+WHERE r.known AND s.source = r.source AND s.article_id = r.article_id
+"""
+
+# Only new versions move the kept hashes; rewriting a list column for every visited article is costly.
+UPDATE_KNOWN_HASHES = """
+UPDATE article_state AS s SET field_hashes = r.new_hashes
+FROM (SELECT * FROM load_round JOIN load_round_hashes USING (pos)) AS r
 WHERE r.known AND s.source = r.source AND s.article_id = r.article_id
 """
 
@@ -225,7 +245,7 @@ BATCH_EVENTS = """
 SELECT o.pos, o.outcome, o.deleted_now, o.restored, o.source, o.article_id, o.version, o.url,
        coalesce(list(c.field) FILTER (WHERE c.field IS NOT NULL AND c.field <> 'deleted'), []) AS fields
 FROM load_outcomes AS o
-LEFT JOIN article_changes AS c ON c.visit_id = o.visit_id
+LEFT JOIN article_field_changes AS c ON c.visit_id = o.visit_id
 WHERE o.outcome IN ('created', 'changed', 'redirected') OR o.deleted_now OR o.restored
 GROUP BY ALL
 ORDER BY o.pos
@@ -234,5 +254,6 @@ ORDER BY o.pos
 DROP_WORK_TABLES = (
     "DROP TABLE IF EXISTS load_batch_visits",
     "DROP TABLE IF EXISTS load_round",
+    "DROP TABLE IF EXISTS load_round_hashes",
     "DROP TABLE IF EXISTS load_outcomes",
 )
