@@ -5,6 +5,9 @@ How a batch is merged
   runs outside the write lock). Every visit is compared in SQL with `article_state` (the current
   version's content_hash and url); heavy columns (body, blocks, …) are inserted only for rows that
   need a new version, raw bytes only for sha256 values not yet in `raw_pages` (an anti join).
+- Which fields changed is found by comparing per-field hashes of the new version with those kept in
+  `article_state.field_hashes`: no stored text is read. Change rows are narrow
+  (`article_field_changes`); the view `article_changes` reads the values from the two versions.
 - Outcomes of a `parsed` visit: `created` (article_id never seen), `redirected` (its url differs from
   the article's current url: new version with a `url` change row, plus content rows if the content
   changed too), `changed` (content_hash differs: new version), `unchanged` (same hash and url; a
@@ -23,8 +26,8 @@ How a batch is merged
 Flip-flop rule
   A change of field F of an article from X to Y is flagged `flipflop` when an earlier change of the
   same field of the same article had the same unordered pair of values {X, Y}. So for A→B→A→B the first
-  change is real and the next two are flagged. Values are compared by an md5 of each side
-  (`change_pair_hash`), so the check is an equality join. `articles.edits` counts versions with at least
+  change is real and the next two are flagged. Values are compared by a 64-bit hash of each side
+  (`field_value_hash`, `change_pair_hash`), so the check is an equality join. `articles.edits` counts versions with at least
   one unflagged field change; `articles.versions` counts all versions.
 
 Revisit schedule (for `--revisit due`)
