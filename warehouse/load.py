@@ -27,8 +27,8 @@ Flip-flop rule
   A change of field F of an article from X to Y is flagged `flipflop` when an earlier change of the
   same field of the same article had the same unordered pair of values {X, Y}. So for A→B→A→B the first
   change is real and the next two are flagged. Values are compared by a 64-bit hash of each side
-  (`field_value_hash`, `change_pair_hash`), so the check is an equality join. `articles.edits` counts versions with at least
-  one unflagged field change; `articles.versions` counts all versions.
+  (`field_value_hash`, `change_pair_hash`), so the check is an equality join. `articles.edits`
+  counts versions with at least one unflagged field change; `articles.versions` counts all versions.
 
 Revisit schedule (for `--revisit due`)
   The age band comes from the article's age at the visit (published_at, else first_seen_at):
