@@ -143,7 +143,17 @@ class Fetcher:
         kind: ContentKind = "page",
     ) -> list[FetchResult]:
         """All `urls` concurrently (per-host limits apply); results in the order of `urls`."""
-        return list(await asyncio.gather(*(self.fetch(u, kind=kind, validators=validators) for u in urls)))
+        return list(await asyncio.gather(*(self._fetch_guarded(u, kind, validators) for u in urls)))
+
+    async def _fetch_guarded(
+        self, url: str, kind: ContentKind, validators: Mapping[str, Validators] | None
+    ) -> FetchResult:
+        # One URL's surprise (a protocol error httpx does not wrap, say) must not sink the batch.
+        try:
+            return await self.fetch(url, kind=kind, validators=validators)
+        except Exception as error:  # recorded as the visit's reason, never swallowed
+            reason = f"unexpected error: {type(error).__name__}: {error}"
+            return _failed(url, url, reason, datetime.now(UTC), 0)
 
     async def fetch(
         self, url: str, *, kind: ContentKind = "page", validators: Mapping[str, Validators] | None = None

@@ -89,9 +89,17 @@ def parse_bytes(
     text copy's run-together tags line.
     """
     text, kind = decode_input(raw, locator)
-    if kind == "html":
-        return parse_html(text, locator=locator, url=url, source=source)
-    return parse_text_copy(text, locator=locator, url=url, source=source, known_tags=known_tags)
+    try:
+        if kind == "html":
+            return parse_html(text, locator=locator, url=url, source=source)
+        return parse_text_copy(text, locator=locator, url=url, source=source, known_tags=known_tags)
+    except ParseError:
+        raise
+    except Exception as error:
+        # A page no rule foresaw must not stop a run: it becomes a parse error whose reason names the
+        # failure, and the raw bytes kept by the warehouse can be parsed again once it is fixed.
+        reason = f"parser failure on this input ({type(error).__name__}: {error})"
+        raise ParseError(reason, source_name=locator) from error
 
 
 def parse_file(path: str | Path, url: str | None = None, known_tags: Collection[str] = ()) -> ArticleRecord:

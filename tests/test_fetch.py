@@ -310,3 +310,24 @@ def test_unreachable_robots_txt_disallows_the_host(replica: Replica) -> None:
     result = run(fetch(base, base + article.path))
     assert result.error == "robots.txt unreachable: HTTP 503 after 3 attempts"
     assert site.requests_to(article.path) == []
+
+
+def test_an_unexpected_error_on_one_url_fails_that_url_only(replica: Replica) -> None:
+    site, base_url = replica
+    good = site.url_of(site.live_articles("ru")[0].article_id, base_url)
+
+    async def run() -> list:
+        async with Fetcher.for_source(get_source("kazinform", base_url), FAST) as fetcher:
+            original = fetcher.fetch
+
+            async def flaky(url: str, **kwargs: Any) -> Any:
+                if url.endswith("/boom"):
+                    raise RuntimeError("protocol surprise")
+                return await original(url, **kwargs)
+
+            fetcher.fetch = flaky  # type: ignore[method-assign]
+            return await fetcher.fetch_many([good, base_url + "/ru/boom"])
+
+    ok, failed = asyncio.run(run())
+    assert ok.http_status == 200 and ok.error is None
+    assert failed.error == "unexpected error: RuntimeError: protocol surprise"

@@ -122,3 +122,16 @@ def test_truncation_after_the_article_still_parses() -> None:
     cut = html[: html.index('<aside class="sidebar">')]
     record = parse_bytes(cut.encode(), locator="cut-after.html", url=PAGE_URL)
     assert record.body.endswith("составила 6,8 процента.")
+
+
+def test_a_parser_bug_on_one_input_is_a_parse_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import parsers.api
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(parsers.api, "parse_text_copy", broken)
+    with pytest.raises(ParseError) as caught:
+        parse_bytes(SEED.read_bytes(), locator="inbox/seed.txt")
+    assert caught.value.reason == "parser failure on this input (IndexError: list index out of range)"
+    assert str(caught.value).startswith("inbox/seed.txt")
