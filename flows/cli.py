@@ -13,6 +13,7 @@ from typing import Any
 
 DEFAULT_INPUTS = ["seeds/"]
 MAX_CELL_WIDTH = 60
+MAX_LOADED_SHOWN = 20  # articles listed after an ingest; the summary counts them all
 
 
 def _add_warehouse_option(parser: argparse.ArgumentParser) -> None:
@@ -109,15 +110,18 @@ def run_crawl(args: argparse.Namespace) -> int:
 
 def _print_loaded(warehouse_path: Path, run_id: str) -> None:
     from warehouse.db import open_reader
-    from warehouse.queries import LOADED_IN_RUN
+    from warehouse.queries import ARTICLE_VISITS_IN_RUN, LOADED_IN_RUN
 
     with open_reader(warehouse_path) as connection:
-        relation = connection.execute(LOADED_IN_RUN, [run_id])
+        relation = connection.execute(LOADED_IN_RUN, [run_id, MAX_LOADED_SHOWN])
         columns = [d[0] for d in relation.description]
         rows = relation.fetchall()
+        total = connection.execute(ARTICLE_VISITS_IN_RUN, [run_id]).fetchone()[0]
     if rows:
         print(f"\nloaded into {warehouse_path}:")
         print(format_table(columns, rows))
+        if total > len(rows):
+            print(f"… and {total - len(rows)} more (query the visits of run {run_id})")
 
 
 def run_parse(args: argparse.Namespace) -> int:

@@ -64,7 +64,7 @@ def test_loaded_in_run_lists_the_runs_articles(tmp_path: Path) -> None:
             "r1",
             [parsed(make_record(title="Новый"), later(1)), bare("failed", later(1), article_id=None)],
         )
-        assert conn.execute(LOADED_IN_RUN, ["r1"]).fetchall() == [
+        assert conn.execute(LOADED_IN_RUN, ["r1", 20]).fetchall() == [
             (
                 "changed",
                 ARTICLE_ID,
