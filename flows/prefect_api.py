@@ -2,8 +2,9 @@
 
 Order: PREFECT_API_URL when set; else a local server this package started earlier (its address is
 kept in PREFECT_HOME); else start one with `prefect server start --background` on 127.0.0.1 and keep
-it for the next command. Measured here: Prefect's ephemeral mode costs ~14 s per command (a temporary
-server is started and torn down on every run), a kept local server ~9 s once, then ~1 s per flow.
+it for the next command. Measured on 2 cores: Prefect's ephemeral mode costs 14–25 s per command (a
+temporary server is started and torn down on every run), a kept local server 9–20 s once, then ~1 s
+per flow.
 """
 
 from __future__ import annotations
