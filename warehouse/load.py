@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import duckdb
+import pyarrow as pa
 
 from parsers.record import TRACKED_FIELDS
 from warehouse import merge_sql as sql
@@ -80,7 +81,30 @@ class LoadResult:
     outcomes: list[Outcome]  # aligned with the input visits
     visit_ids: list[int]  # aligned with the input visits
     counts: dict[str, int] = field(default_factory=dict)
-    events: list[ArticleEvent] = field(default_factory=list)
+    # One row per article event, fetched as Arrow inside the transaction; turned into objects only
+    # when asked for, so a large first load does not build 100,000 of them while holding the lock.
+    event_rows: pa.Table | None = None
+
+    @property
+    def events(self) -> list[ArticleEvent]:
+        if self.event_rows is None:
+            return []
+        events: list[ArticleEvent] = []
+        for row in self.event_rows.to_pylist():
+            fields = row["fields"] or []
+            changed = tuple(sorted(fields, key=lambda f: _FIELD_ORDER.get(f, len(_FIELD_ORDER))))
+            kinds: list[tuple[EventKind, tuple[str, ...]]] = []
+            if row["deleted_now"]:
+                kinds.append(("deleted", ("deleted",)))
+            if row["restored"]:
+                kinds.append(("restored", ("deleted",)))
+            if row["outcome"] in _VERSION_EVENTS:
+                kinds.append((_VERSION_EVENTS[row["outcome"]], changed))
+            events.extend(
+                ArticleEvent(kind, row["source"], row["article_id"], row["version"], row["url"], names)
+                for kind, names in kinds
+            )
+        return events
 
 
 def load_batch(
@@ -142,25 +166,12 @@ def _insert_visits(conn: duckdb.DuckDBPyConnection, run_id: str) -> None:
 
 
 def _collect_result(conn: duckdb.DuckDBPyConnection, run_id: str) -> LoadResult:
-    rows = conn.execute(sql.BATCH_RESULTS).fetchall()
-    outcomes = [row[2] for row in rows]
-    events: list[ArticleEvent] = []
-    for _pos, outcome, deleted_now, restored, source, article_id, version, url, fields in conn.execute(
-        sql.BATCH_EVENTS
-    ).fetchall():
-        changed = tuple(sorted(fields, key=lambda f: _FIELD_ORDER.get(f, len(_FIELD_ORDER))))
-        kinds: list[tuple[EventKind, tuple[str, ...]]] = []
-        if deleted_now:
-            kinds.append(("deleted", ("deleted",)))
-        if restored:
-            kinds.append(("restored", ("deleted",)))
-        if outcome in _VERSION_EVENTS:
-            kinds.append((_VERSION_EVENTS[outcome], changed))
-        events.extend(ArticleEvent(kind, source, article_id, version, url, names) for kind, names in kinds)
+    results = conn.sql(sql.BATCH_RESULTS).to_arrow_table()
+    outcomes = results.column("outcome").to_pylist()
     return LoadResult(
         run_id=run_id,
         outcomes=outcomes,
-        visit_ids=[row[1] for row in rows],
+        visit_ids=results.column("visit_id").to_pylist(),
         counts=dict(Counter(outcomes)),
-        events=events,
+        event_rows=conn.sql(sql.BATCH_EVENTS).to_arrow_table(),
     )
