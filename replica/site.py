@@ -19,7 +19,6 @@ from replica.catalogue import NEWEST_AT, Article, generate_articles, make_articl
 from replica.faults import MALFORMED_FEED, UNPARSEABLE_PAGE, Fault, FaultKind
 
 FEED_FILES = {"rus.xml": "ru", "kaz.xml": "kz", "eng.xml": "en"}
-LISTING_EDITIONS = ("ru", "kz")
 CARDS_PER_PAGE = 24
 DEFAULT_ROBOTS = "User-agent: *\nDisallow: /search\nDisallow: /private/\n"
 
