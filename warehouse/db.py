@@ -36,6 +36,9 @@ from warehouse.migrate import apply_migrations
 DEFAULT_WAREHOUSE = "warehouse.duckdb"
 WAREHOUSE_ENV = "KAZINFORM_WAREHOUSE"
 LOCK_TIMEOUT_SECONDS = 30.0
+WAREHOUSE_ALIAS = "warehouse"
+# Rows per row group of what writers write (DuckDB's default is 122,880); see the module docstring.
+ROW_GROUP_SIZE = 32_768
 
 # Applied to every writer connection (see the module docstring for the measurement behind it).
 WRITER_SETTINGS: tuple[str, ...] = (
@@ -66,15 +69,37 @@ def resolve_warehouse_path(cli_value: str | None) -> Path:
     return Path(chosen).expanduser()
 
 
+def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Readers open the file directly; writers attach it with the warehouse's row group size."""
+    if read_only:
+        return duckdb.connect(str(path), read_only=True)
+    conn = duckdb.connect()
+    try:
+        quoted = str(path).replace("'", "''")
+        conn.execute(f"ATTACH '{quoted}' AS {WAREHOUSE_ALIAS} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+        conn.execute(f"USE {WAREHOUSE_ALIAS}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _is_lock_conflict(exc: duckdb.Error) -> bool:
+    """Another process holds the file (IOException), or another connection of this one (ResourceInUse)."""
+    if isinstance(exc, duckdb.IOException):
+        return _LOCK_MESSAGE in str(exc)
+    return isinstance(exc, duckdb.ResourceInUseException)
+
+
 def _connect_waiting(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
-    """Connect, retrying with exponential backoff while another process holds the file's lock."""
+    """Connect, retrying with exponential backoff while another connection holds the file's lock."""
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if _LOCK_MESSAGE not in str(exc):
+            return _connect(path, read_only=read_only)
+        except duckdb.Error as exc:
+            if not _is_lock_conflict(exc):
                 raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
             remaining = deadline - time.monotonic()
             if remaining <= 0:

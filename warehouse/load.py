@@ -123,14 +123,12 @@ def load_batch(
         conn.register(_STAGED_VISITS, staged.visits)
         conn.register(_STAGED_VERSIONS, staged.versions)
         conn.register(_STAGED_RAW, staged.raw)
-        conn.execute(sql.STAGE_BATCH)
+        base = conn.execute(sql.NEXT_VISIT_BASE).fetchone()[0]
         conn.execute(sql.INSERT_RAW_PAGES)
-        conn.execute(sql.CREATE_OUTCOMES)
-        rounds = conn.execute(sql.ROUND_COUNT).fetchone()[0]
-        for round_number in range(1, rounds + 1):
-            _merge_round(conn, round_number)
-        _insert_visits(conn, run_id)
-        result = _collect_result(conn, run_id)
+        for round_number in range(1, staged.rounds + 1):
+            _merge_round(conn, base, round_number)
+        _insert_visits(conn, run_id, base, staged.rounds > 0)
+        result = _collect_result(conn, run_id, base, staged)
         for statement in sql.DROP_WORK_TABLES:
             conn.execute(statement)
         conn.execute("COMMIT")
@@ -148,30 +146,42 @@ def _unregister(conn: duckdb.DuckDBPyConnection, name: str) -> None:
         conn.unregister(name)
 
 
-def _merge_round(conn: duckdb.DuckDBPyConnection, round_number: int) -> None:
-    conn.execute(sql.CLASSIFY_ROUND, {"round": round_number})
-    conn.execute(sql.CLOSE_CURRENT_VERSIONS)
-    conn.execute(sql.INSERT_VERSIONS)
-    conn.execute(sql.HASH_NEW_VERSIONS)
-    if conn.execute(sql.ROUND_HAS_CHANGES).fetchone()[0]:
-        conn.execute(sql.INSERT_CHANGES)
-    conn.execute(sql.INSERT_NEW_STATE)
-    conn.execute(sql.UPDATE_KNOWN_STATE)
-    conn.execute(sql.UPDATE_KNOWN_HASHES)
-    conn.execute(sql.RECORD_ROUND_OUTCOMES)
+def _merge_round(conn: duckdb.DuckDBPyConnection, base: int, round_number: int) -> None:
+    classify = sql.CLASSIFY_FIRST_ROUND if round_number == 1 else sql.CLASSIFY_NEXT_ROUND
+    conn.execute(classify, {"base": base, "round": round_number})
+    this_round = {"round": round_number}
+    conn.execute(sql.CLOSE_CURRENT_VERSIONS, this_round)
+    conn.execute(sql.INSERT_VERSIONS, this_round)
+    if conn.execute(sql.ROUND_HAS_CHANGES, this_round).fetchone()[0]:
+        conn.execute(sql.INSERT_CHANGES, this_round)
+    conn.execute(sql.INSERT_NEW_STATE, this_round)
+    conn.execute(sql.UPDATE_KNOWN_STATE, this_round)
+    conn.execute(sql.UPDATE_KNOWN_HASHES, this_round)
 
 
-def _insert_visits(conn: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    conn.execute(sql.INSERT_VISITS, {"run_id": run_id})
+def _insert_visits(conn: duckdb.DuckDBPyConnection, run_id: str, base: int, with_rounds: bool) -> None:
+    conn.execute(
+        sql.INSERT_VISITS if with_rounds else sql.INSERT_VISITS_NO_ROUNDS, {"base": base, "run_id": run_id}
+    )
 
 
-def _collect_result(conn: duckdb.DuckDBPyConnection, run_id: str) -> LoadResult:
-    results = conn.sql(sql.BATCH_RESULTS).to_arrow_table()
-    outcomes = results.column("outcome").to_pylist()
+def _collect_result(
+    conn: duckdb.DuckDBPyConnection, run_id: str, base: int, staged: StagedBatch
+) -> LoadResult:
+    """Outcomes in input order: an article visit's from its round, any other visit's status as is."""
+    outcomes: list[Outcome] = staged.visits.column("status").to_pylist()
+    event_rows = None
+    if staged.rounds:
+        rounds = conn.sql(sql.ROUND_OUTCOMES).to_arrow_table()
+        for pos, outcome in zip(
+            rounds.column("pos").to_pylist(), rounds.column("outcome").to_pylist(), strict=True
+        ):
+            outcomes[pos] = outcome
+        event_rows = conn.sql(sql.BATCH_EVENTS, params={"base": base}).to_arrow_table()
     return LoadResult(
         run_id=run_id,
         outcomes=outcomes,
-        visit_ids=results.column("visit_id").to_pylist(),
+        visit_ids=list(range(base + 1, base + 1 + len(staged))),
         counts=dict(Counter(outcomes)),
-        event_rows=conn.sql(sql.BATCH_EVENTS).to_arrow_table(),
+        event_rows=event_rows,
     )

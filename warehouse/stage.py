@@ -4,9 +4,11 @@ Staging is pure CPU work with no database: the flow runs it in the parse task, b
 work, so the single writer's critical section (warehouse.load) holds set-based SQL only. A batch
 carries three tables, all keyed by `pos` (the visit's index in the batch) or by sha256:
 
-- visits:   light columns of every visit (identity, hashes, HTTP facts), in input order;
-- versions: heavy record columns of every parsed visit; the load inserts only the rows the SQL
-            comparison decides need a new version;
+- visits:   light columns of every visit (identity, hashes, HTTP facts), in input order, with the
+            merge round of each article visit (the n-th visit of an article in the batch is round n);
+- versions: heavy record columns of every parsed visit, and its per-field hashes
+            (warehouse.field_hashes); the load inserts only the rows the SQL comparison decides need
+            a new version;
 - raw:      one row per distinct raw body of the batch, compressed here (warehouse.raw); the load
             skips sha256 values already stored.
 
@@ -21,8 +23,10 @@ from datetime import datetime
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from parsers.record import ArticleRecord, Block
+from warehouse.field_hashes import HASH_TYPE, stage_field_hashes
 from warehouse.raw import encode_raw, raw_sha256
 from warehouse.visit import VisitInput
 
@@ -50,8 +54,12 @@ VISIT_SCHEMA = pa.schema(
         ("content_hash", pa.string()),
         ("record_url", pa.string()),
         ("published_at", _TS),
+        ("occurrence", pa.int32()),
     ]
 )
+
+# Statuses whose visit says something about the article itself, and so are merged in input order.
+ARTICLE_STATUSES = frozenset({"parsed", "not_modified", "gone"})
 
 VERSION_SCHEMA = pa.schema(
     [
@@ -89,8 +97,9 @@ class StagedBatch:
     """Everything one `load_batch` call needs, built without the database (see the module docstring)."""
 
     visits: pa.Table  # VISIT_SCHEMA, one row per visit, row i has pos i
-    versions: pa.Table  # VERSION_SCHEMA, one row per parsed visit
+    versions: pa.Table  # VERSION_SCHEMA + field_hashes, one row per parsed visit
     raw: pa.Table  # RAW_SCHEMA, one row per distinct raw body
+    rounds: int  # the most visits of one article in the batch: the load merges that many rounds
 
     def __len__(self) -> int:
         """The number of visits: LoadResult.outcomes and visit_ids are aligned with them."""
@@ -115,22 +124,54 @@ def _table(schema: pa.Schema, columns: dict[str, Sequence[object]]) -> pa.Table:
 def stage_batch(visits: Sequence[VisitInput]) -> StagedBatch:
     """All Arrow tables of one batch of visits; raises ValueError on input the warehouse cannot take."""
     shas = [raw_sha256(v.raw) if v.raw is not None else None for v in visits]
-    return StagedBatch(
-        visits=stage_visits(visits, shas),
-        versions=stage_versions(visits),
-        raw=stage_raw(visits, shas),
+    staged_visits = stage_visits(visits, shas)
+    versions = stage_versions(visits)
+    versions = versions.append_column(
+        pa.field("field_hashes", HASH_TYPE), _version_hashes(staged_visits, versions)
     )
+    rounds = pc.max(staged_visits.column("occurrence")).as_py()
+    return StagedBatch(
+        visits=staged_visits,
+        versions=versions,
+        raw=stage_raw(visits, shas),
+        rounds=rounds or 0,
+    )
+
+
+def _version_hashes(visits: pa.Table, versions: pa.Table) -> pa.ChunkedArray:
+    """Per-field hashes of each parsed visit's record, aligned with `versions`."""
+    positions = versions.column("pos")
+    from_visits = visits.select(["record_url", "published_at"]).take(positions)
+    records = versions.drop_columns(["blocks", "parser"])
+    for name in from_visits.column_names:
+        records = records.append_column(name, from_visits.column(name))
+    return stage_field_hashes(records)
+
+
+def _occurrences(visits: Sequence[VisitInput], article_ids: Sequence[str | None]) -> list[int | None]:
+    """Which visit of its article each article visit is, counted in input order (1, 2, …)."""
+    seen: dict[tuple[str, str], int] = {}
+    occurrences: list[int | None] = []
+    for visit, article_id in zip(visits, article_ids, strict=True):
+        if article_id is None or visit.status not in ARTICLE_STATUSES:
+            occurrences.append(None)
+            continue
+        key = (visit.source, article_id)
+        seen[key] = seen.get(key, 0) + 1
+        occurrences.append(seen[key])
+    return occurrences
 
 
 def stage_visits(visits: Sequence[VisitInput], shas: Sequence[str | None]) -> pa.Table:
     """Light columns of every visit, in input order; `shas` holds each raw body's sha256 (or None)."""
     records = [v.record for v in visits]
+    article_ids = [
+        r.article_id if r is not None else v.article_id for v, r in zip(visits, records, strict=True)
+    ]
     columns: dict[str, Sequence[object]] = {
         "pos": range(len(visits)),
         "source": [v.source for v in visits],
-        "article_id": [
-            r.article_id if r is not None else v.article_id for v, r in zip(visits, records, strict=True)
-        ],
+        "article_id": article_ids,
         "url": [v.locator if _is_url(v.locator) else None for v in visits],
         "path": [None if _is_url(v.locator) else v.locator for v in visits],
         "requested_url": [v.requested_url for v in visits],
@@ -146,6 +187,7 @@ def stage_visits(visits: Sequence[VisitInput], shas: Sequence[str | None]) -> pa
         "content_hash": [r.content_hash if r is not None else None for r in records],
         "record_url": [r.url if r is not None else None for r in records],
         "published_at": [_utc(r.published_at) if r is not None else None for r in records],
+        "occurrence": _occurrences(visits, article_ids),
     }
     return _table(VISIT_SCHEMA, columns)
 

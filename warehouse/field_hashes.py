@@ -1,0 +1,72 @@
+"""Per-field hashes of new records, computed while staging, outside the write lock.
+
+`article_state.field_hashes` keeps, per article, a 64-bit hash of each tracked field of its current
+version (parsers.record.TRACKED_FIELDS order); a load finds which fields changed by comparing them
+with the new record's hashes. The hashes must be those migration 004's macros give (`field_value_hash`
+over `change_text` / `change_list_text` / `change_time_text`), so they are computed by DuckDB itself,
+in a private in-memory database holding the same macros: no warehouse file, no lock.
+
+The url is the one field that depends on the warehouse: a record without an address keeps the
+article's known one. Its slot holds the hash of the record's url, or null when the record has none;
+the load takes the kept hash in that case (warehouse.merge_sql).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from parsers.record import TRACKED_FIELDS
+
+HASH_TYPE = pa.list_(pa.uint64())
+
+# Migration 004's macros, verbatim in meaning; tests compare both on the same values.
+_MACROS = (
+    "CREATE MACRO change_text(value) AS CAST(value AS VARCHAR)",
+    "CREATE MACRO change_list_text(value) AS CAST(to_json(value) AS VARCHAR)",
+    "CREATE MACRO change_time_text(value) AS strftime(value, '%Y-%m-%dT%H:%M:%SZ')",
+    "CREATE MACRO field_value_hash(value_text) AS coalesce(hash(value_text), 0::UBIGINT)",
+)
+_LIST_FIELDS = {"authors", "tags"}
+_TIME_FIELDS = {"published_at", "updated_at"}
+
+
+def field_text_sql(field: str, expression: str) -> str:
+    """The text a change row shows for `field` (lists as JSON, times ISO-8601 UTC), as SQL."""
+    if field in _LIST_FIELDS:
+        return f"change_list_text({expression})"
+    if field in _TIME_FIELDS:
+        return f"change_time_text({expression})"
+    return f"change_text({expression})"
+
+
+def _hash_list_sql() -> str:
+    slots = ["CASE WHEN record_url IS NULL THEN NULL ELSE field_value_hash(change_text(record_url)) END"]
+    slots += [f"field_value_hash({field_text_sql(f, f)})" for f in TRACKED_FIELDS if f != "url"]
+    return "[" + ", ".join(slots) + "]"
+
+
+_HASHES_QUERY = f"""
+SELECT {_hash_list_sql()}::UBIGINT[] AS field_hashes
+FROM staged_records
+ORDER BY pos
+"""
+
+
+def stage_field_hashes(records: pa.Table) -> pa.ChunkedArray:
+    """One hash list per row of `records` (ordered by its `pos` column, which must be ascending).
+
+    `records` holds `pos`, `record_url` and every other tracked field under its own name.
+    """
+    if TRACKED_FIELDS[0] != "url":
+        raise AssertionError("the url must stay the first tracked field: its slot is resolved at load")
+    conn = duckdb.connect()
+    try:
+        conn.execute("SET TimeZone = 'UTC'")
+        for macro in _MACROS:
+            conn.execute(macro)
+        conn.register("staged_records", records)
+        hashes = conn.sql(_HASHES_QUERY).to_arrow_table().column("field_hashes")
+    finally:
+        conn.close()
+    return hashes.cast(HASH_TYPE)
