@@ -1,18 +1,18 @@
 """Load benchmark: the warehouse's batch load against the floor of a bare Arrow insert.
 
-Run: .venv/bin/python benchmarks/load.py [--rows 100000] [--batch 50000] [--keep DIR]
+Run: .venv/bin/python benchmarks/load.py [--rows 100000] [--repeat 3] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import random
 import re
+import statistics
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,9 +21,9 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from flows.batching import MAX_VISITS_PER_LOAD
+from flows.batching import MAX_RAW_BYTES_PER_LOAD, MAX_VISITS_PER_LOAD, LoadBuffer
 from parsers.record import ArticleRecord, Block
-from warehouse.db import open_writer
+from warehouse.db import ROW_GROUP_SIZE, open_writer
 from warehouse.load import load_batch
 from warehouse.raw import RAW_ENCODING
 from warehouse.stage import StagedBatch, blocks_layout, stage_batch
@@ -36,18 +36,23 @@ method
            blocks (one per paragraph), title, lead, 2 authors, 3 tags. Each visit is a text-file
            read; its raw bytes are the text copy (~4.7 KB, unique per article) unless marked
            'no raw'. Raw bytes are stored with encoding '{raw_encoding}' (compressed while staging).
+  storage  every database file below is attached as the warehouse's writers attach it:
+           ROW_GROUP_SIZE {row_group_size:,}, disabled_compression_methods='dict_fsst' (warehouse.db).
   (a)      floor: the version rows exactly as article_versions stores them (blocks as the layout
            JSON), prebuilt as one Arrow table, one INSERT … SELECT into a bare table (no keys),
-           COMMIT + CHECKPOINT; with disabled_compression_methods='dict_fsst' (the warehouse's
-           setting) and with the default. For reference, the same rows with every block text in
-           the blocks JSON (how versions were stored before the layout).
-  staging  stage_batch: every Arrow table of a batch (visit columns, version columns, raw rows
-           with sha256 and compression), no database; the flow runs it before it opens the
-           writer connection, outside the write lock. Timed on its own.
+           COMMIT + CHECKPOINT. For the 'with raw bytes' run the floor also inserts the staged raw
+           rows into a second bare table in the same transaction: the same data the load writes.
+  staging  stage_batch: every Arrow table of a batch (visit columns, version columns with their
+           per-field hashes, raw rows with sha256 and compression), no database; the flows run it
+           before they open the writer connection, outside the write lock. Timed on its own.
+  batches  formed by flows.batching.LoadBuffer exactly as the file flow forms them: at most
+           {max_visits:,} visits or {max_raw_mb} MB of raw bytes per load.
   (b)      first load, the writer's work: load_batch on the staged batches into a fresh warehouse,
-           batches of {batch:,} visits, a writer connection opened and closed per batch (as the flow
-           does), then a final CHECKPOINT. "end to end" adds the staging time.
-  (c)      revisit: the same {rows:,} articles again, 1% with a new title and body, same batches.
+           one writer connection opened and closed per batch (as the flows do; closing checkpoints).
+  (c)      revisit: the same {rows:,} articles again, 1% with a new title and body, same batching.
+  repeats  {repeat} rounds of (a), (b), (c), each on fresh files; every figure is the median of its
+           rounds and every ratio is a ratio of medians. os.sync() runs before each timed step so
+           one step's write-back does not land in the next one's time.
   targets  (b) writer <= 1.25 x (a);  (c) writer <= 0.25 x (a)
 """
 
@@ -174,22 +179,27 @@ def version_rows(records: list[ArticleRecord], at: datetime, full_blocks: bool =
     )
 
 
-@contextmanager
-def timed(label: str, results: dict[str, float]) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    results[label] = time.perf_counter() - start
+def attach(path: Path) -> duckdb.DuckDBPyConnection:
+    """A connection to `path` with the storage settings of the warehouse's writers."""
+    conn = duckdb.connect()
+    conn.execute(f"ATTACH '{path}' AS bench (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+    conn.execute("USE bench")
+    conn.execute("SET disabled_compression_methods = 'dict_fsst'")
+    return conn
 
 
-def floor(path: Path, table: pa.Table, disable_dict_fsst: bool) -> float:
-    conn = duckdb.connect(str(path))
-    if disable_dict_fsst:
-        conn.execute("SET disabled_compression_methods = 'dict_fsst'")
-    conn.register("staged", table)
-    conn.execute("CREATE TABLE bare AS SELECT * FROM staged LIMIT 0")
+def floor(path: Path, tables: dict[str, pa.Table]) -> float:
+    """One INSERT … SELECT per table into bare tables, one transaction, then a checkpoint."""
+    conn = attach(path)
+    for name, table in tables.items():
+        conn.register(f"staged_{name}", table)
+        conn.execute(f"CREATE TABLE {name} AS SELECT * FROM staged_{name} LIMIT 0")
+    conn.execute("CHECKPOINT")
+    os.sync()
     start = time.perf_counter()
     conn.execute("BEGIN TRANSACTION")
-    conn.execute("INSERT INTO bare SELECT * FROM staged")
+    for name in tables:
+        conn.execute(f"INSERT INTO {name} SELECT * FROM staged_{name}")
     conn.execute("COMMIT")
     conn.execute("CHECKPOINT")
     elapsed = time.perf_counter() - start
@@ -197,20 +207,26 @@ def floor(path: Path, table: pa.Table, disable_dict_fsst: bool) -> float:
     return elapsed
 
 
-def stage_all(visits: list[VisitInput], batch: int) -> tuple[list[StagedBatch], float]:
+def load_batches(visits: list[VisitInput]) -> list[list[VisitInput]]:
+    """The visits cut into loads exactly as the file flow cuts them."""
+    buffer = LoadBuffer()
+    batches = [ready for visit in visits for ready in buffer.add([visit])]
+    return batches + list(buffer.flush())
+
+
+def stage_all(batches: list[list[VisitInput]]) -> tuple[list[StagedBatch], float]:
     start = time.perf_counter()
-    staged = [stage_batch(visits[first : first + batch]) for first in range(0, len(visits), batch)]
+    staged = [stage_batch(batch) for batch in batches]
     return staged, time.perf_counter() - start
 
 
 def load_all(path: Path, run_id: str, batches: list[StagedBatch]) -> float:
-    """The writer's work: one connection per batch (open, load, close), then a final checkpoint."""
+    """The writer's work: one connection per batch (open, load, close with its checkpoint)."""
+    os.sync()
     start = time.perf_counter()
     for staged in batches:
         with open_writer(path) as conn:
             load_batch(conn, run_id, staged)
-    with open_writer(path) as conn:
-        conn.execute("CHECKPOINT")
     return time.perf_counter() - start
 
 
@@ -223,79 +239,111 @@ def line(label: str, rows: int, seconds: float, floor_seconds: float | None = No
     return f"  {label:<44} {seconds:7.2f} s  {rows / seconds:9,.0f} rows/s{ratio}{extra}"
 
 
+class Medians:
+    """Timings by label over the rounds; the median of each."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = {}
+
+    def add(self, label: str, seconds: float) -> None:
+        self.samples.setdefault(label, []).append(seconds)
+
+    def __getitem__(self, label: str) -> float:
+        return statistics.median(self.samples[label])
+
+    def spread(self, label: str) -> str:
+        values = self.samples[label]
+        return f"  [{min(values):.2f}–{max(values):.2f}]" if len(values) > 1 else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
-    # The flows load files in batches of up to this many visits (flows/batching.py).
-    parser.add_argument("--batch", type=int, default=MAX_VISITS_PER_LOAD)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of (a), (b), (c); medians are shown")
     parser.add_argument("--keep", type=Path, help="write the databases here instead of a temp dir")
     args = parser.parse_args()
-    rows, batch = args.rows, args.batch
-    print(METHOD.format(rows=rows, batch=batch, raw_encoding=RAW_ENCODING))
+    rows = args.rows
+    print(
+        METHOD.format(
+            rows=rows,
+            raw_encoding=RAW_ENCODING,
+            row_group_size=ROW_GROUP_SIZE,
+            max_visits=MAX_VISITS_PER_LOAD,
+            max_raw_mb=MAX_RAW_BYTES_PER_LOAD // 2**20,
+            repeat=args.repeat,
+        )
+    )
     print(f"duckdb {duckdb.__version__}, pyarrow {pa.__version__}\n")
 
     first_at = datetime(2025, 11, 12, 12, 0, tzinfo=UTC)
     revisit_at = first_at + timedelta(hours=6)
-    timings: dict[str, float] = {}
-    with timed("records", timings):
-        records = make_records(rows)
-    with timed("visits", timings):
-        first_visits = make_visits(records, first_at, with_raw=True)
+    start = time.perf_counter()
+    records = make_records(rows)
+    records_seconds = time.perf_counter() - start
     churn = set(range(0, rows, 100))
     revised = [edit(r) if i in churn else r for i, r in enumerate(records)]
-    revisit_visits = make_visits(revised, revisit_at, with_raw=True)
-    plain_first = make_visits(records, first_at, with_raw=False)
-    plain_revisit = make_visits(revised, revisit_at, with_raw=False)
+    variants = {
+        "with raw bytes": (make_visits(records, first_at, True), make_visits(revised, revisit_at, True)),
+        "no raw": (make_visits(records, first_at, False), make_visits(revised, revisit_at, False)),
+    }
     print("object construction (not in the load times below)")
-    print(line("ArticleRecord objects (content hash included)", rows, timings["records"]))
-    print(line("VisitInput objects with raw bytes", rows, timings["visits"]))
+    print(line("ArticleRecord objects (content hash included)", rows, records_seconds))
 
-    with tempfile.TemporaryDirectory() as scratch:
-        where = args.keep or Path(scratch)
-        where.mkdir(parents=True, exist_ok=True)
-        floor_table = version_rows(records, first_at)
-        a_fast = floor(where / "floor_nodict.duckdb", floor_table, disable_dict_fsst=True)
-        a_default = floor(where / "floor_default.duckdb", floor_table, disable_dict_fsst=False)
-        a_full = floor(
-            where / "floor_full.duckdb", version_rows(records, first_at, True), disable_dict_fsst=True
-        )
-        print("\n(a) floor")
+    versions_table = version_rows(records, first_at)
+    times = Medians()
+    sizes: dict[str, float] = {}
+    batch_counts: dict[str, tuple[int, int]] = {}
+    for round_number in range(args.repeat):
+        with tempfile.TemporaryDirectory() as scratch:
+            where = (args.keep or Path(scratch)) / f"round{round_number}"
+            where.mkdir(parents=True, exist_ok=True)
+            times.add("floor", floor(where / "floor.duckdb", {"versions": versions_table}))
+            sizes["floor"] = size_mb(where / "floor.duckdb")
+            for label, (first, again) in variants.items():
+                first_batches, again_batches = load_batches(first), load_batches(again)
+                batch_counts[label] = (len(first_batches), len(again_batches))
+                staged, staging = stage_all(first_batches)
+                times.add(f"{label} first staging", staging)
+                if label == "with raw bytes":
+                    raw_rows = pa.concat_tables([batch.raw for batch in staged])
+                    floor_path = where / "floor_raw.duckdb"
+                    times.add("floor raw", floor(floor_path, {"versions": versions_table, "raw": raw_rows}))
+                    sizes["floor raw"] = size_mb(floor_path)
+                path = where / f"warehouse {label}.duckdb"
+                times.add(f"{label} first", load_all(path, "first", staged))
+                sizes[f"{label} first"] = size_mb(path)
+                del staged
+                staged, staging = stage_all(again_batches)
+                times.add(f"{label} revisit staging", staging)
+                times.add(f"{label} revisit", load_all(path, "revisit", staged))
+                sizes[f"{label} revisit"] = size_mb(path)
+                del staged
+        print(f"  round {round_number + 1} of {args.repeat} done", flush=True)
+
+    print(f"\n(a) floor, median of {args.repeat}")
+    print(
+        line("version rows", rows, times["floor"], extra=f"  {sizes['floor']:.0f} MB" + times.spread("floor"))
+    )
+    print(
+        line("version rows + raw rows", rows, times["floor raw"], extra=f"  {sizes['floor raw']:.0f} MB")
+        + times.spread("floor raw")
+    )
+    for label in variants:
+        floor_seconds = times["floor raw" if label == "with raw bytes" else "floor"]
+        first_loads, revisit_loads = batch_counts[label]
+        print(f"\n{label}: {first_loads} load(s) per pass; ratios against (a) of the same data")
+        print(line("(b) first load: staging (outside the lock)", rows, times[f"{label} first staging"]))
         print(
-            line("dict_fsst disabled (the warehouse setting)", rows, a_fast, extra=_mb(where, "floor_nodict"))
+            line("(b) first load: writer", rows, times[f"{label} first"], floor_seconds)
+            + f"  {sizes[f'{label} first']:.0f} MB"
+            + times.spread(f"{label} first")
         )
-        print(line("default compression", rows, a_default, extra=_mb(where, "floor_default")))
+        print(line("(c) revisit, 1% changed: staging", rows, times[f"{label} revisit staging"]))
         print(
-            line(
-                "reference: blocks with texts, dict_fsst off",
-                rows,
-                a_full,
-                extra=_mb(where, "floor_full"),
-            )
+            line("(c) revisit, 1% changed: writer", rows, times[f"{label} revisit"], floor_seconds)
+            + times.spread(f"{label} revisit")
         )
-
-        for label, first, again, name in (
-            ("with raw bytes", first_visits, revisit_visits, "warehouse_raw"),
-            ("no raw", plain_first, plain_revisit, "warehouse_noraw"),
-        ):
-            path = where / f"{name}.duckdb"
-            first_batches, first_staging = stage_all(first, batch)
-            b = load_all(path, "first", first_batches)
-            del first_batches
-            again_batches, again_staging = stage_all(again, batch)
-            c = load_all(path, "revisit", again_batches)
-            del again_batches
-            print(f"\n{label}")
-            print(line("(b) first load: staging (outside the lock)", rows, first_staging))
-            print(line("(b) first load: writer", rows, b, a_fast, extra=f"  {size_mb(path):.0f} MB"))
-            print(line("(b) first load: end to end", rows, first_staging + b, a_fast))
-            print(line("(c) revisit, 1% changed: staging", rows, again_staging))
-            print(line("(c) revisit, 1% changed: writer", rows, c, a_fast))
-            print(line("(c) revisit, 1% changed: end to end", rows, again_staging + c, a_fast))
-        print("\ntargets: (b) writer <= 1.25 x (a), (c) writer <= 0.25 x (a)")
-
-
-def _mb(where: Path, name: str) -> str:
-    return f"  {size_mb(where / f'{name}.duckdb'):.0f} MB"
+    print("\ntargets: (b) writer <= 1.25 x (a), (c) writer <= 0.25 x (a)")
 
 
 if __name__ == "__main__":

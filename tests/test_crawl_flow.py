@@ -11,6 +11,8 @@ import pytest
 from flows.crawl import CrawlSummary, crawl_sources
 from flows.fetch import FetchConfig
 from replica import ReplicaSite, serve
+from warehouse.db import open_reader
+from warehouse.integrity import integrity_violations
 
 # Short timeouts and backoffs keep fault phases quick; the limit is lifted on a local replica.
 FAST_FETCH = FetchConfig(
@@ -102,6 +104,8 @@ def test_edit_move_delete_between_two_crawls(site_url, tmp_path: Path) -> None:
     )
     assert unchanged == [(57,)]
     assert rows(warehouse, "select count(*) from article_versions") == [(62,)]
+    with open_reader(warehouse) as connection:
+        assert integrity_violations(connection) == {}
 
 
 def test_fault_phases_leave_a_visit_with_the_reason_and_lose_nothing(site_url, tmp_path: Path) -> None:

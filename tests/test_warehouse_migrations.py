@@ -8,6 +8,7 @@ import duckdb
 
 from test_warehouse_support import T0, later, make_record, parsed, rows
 from warehouse.db import open_writer
+from warehouse.integrity import integrity_violations
 from warehouse.load import load_batch
 from warehouse.migrate import apply_migrations, available_migrations
 from warehouse.raw import raw_page_bytes
@@ -69,6 +70,21 @@ def test_release_1_warehouse_is_upgraded_in_place(tmp_path: Path) -> None:
             conn, "select article_id, versions, edits, deleted, first_seen_at::varchar from articles"
         ) == [("old1", 2, 1, False, "2025-11-01 10:00:00+00")]
         assert rows(conn, "select count(*) from http_validators") == [(0,)]
+        # the append-only tables kept their columns and NOT NULLs but lost their key indexes (005)
+        assert rows(
+            conn,
+            """select table_name, constraint_type, count(*) from duckdb_constraints()
+               where table_name in ('visits', 'article_versions', 'raw_pages', 'article_state')
+                 and database_name = current_database()
+               group by all order by all""",
+        ) == [
+            ("article_state", "NOT NULL", 6),
+            ("article_state", "PRIMARY KEY", 1),
+            ("article_versions", "NOT NULL", 6),
+            ("raw_pages", "NOT NULL", 5),
+            ("visits", "NOT NULL", 5),
+        ]
+        assert integrity_violations(conn) == {}
 
         # and the upgraded warehouse takes new loads on top of the old data
         result = load_batch(conn, "new-run", [parsed(make_record("old1"), later(1))])

@@ -13,6 +13,7 @@ import duckdb
 
 from parsers.record import ArticleRecord, Block
 from warehouse.db import open_writer
+from warehouse.integrity import integrity_violations
 from warehouse.visit import FetchStatus, VisitInput
 
 T0 = datetime(2025, 11, 12, 15, 0, tzinfo=UTC)
@@ -82,9 +83,11 @@ def later(minutes: float) -> datetime:
 
 @contextmanager
 def writer(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A write connection on a fresh warehouse file in the test's own directory."""
+    """A write connection on a fresh warehouse file in the test's own directory; when the test's
+    block ends normally, every integrity rule of warehouse.integrity must hold."""
     with open_writer(tmp_path / "warehouse.duckdb") as connection:
         yield connection
+        assert integrity_violations(connection) == {}
 
 
 def rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
