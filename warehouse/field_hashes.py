@@ -7,8 +7,8 @@ over `change_text` / `change_list_text` / `change_time_text`), so they are compu
 in a private in-memory database holding the same macros: no warehouse file, no lock.
 
 The url is the one field that depends on the warehouse: a record without an address keeps the
-article's known one. Its slot holds the hash of the record's url, or null when the record has none;
-the load takes the kept hash in that case (warehouse.merge_sql).
+article's known one, so for a known article the load takes the kept url hash in that case
+(warehouse.merge_sql); the staged slot holds the hash of the record's url, null included.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ def field_text_sql(field: str, expression: str) -> str:
 
 
 def _hash_list_sql() -> str:
-    slots = ["CASE WHEN record_url IS NULL THEN NULL ELSE field_value_hash(change_text(record_url)) END"]
-    slots += [f"field_value_hash({field_text_sql(f, f)})" for f in TRACKED_FIELDS if f != "url"]
+    columns = {"url": "record_url"}
+    slots = [f"field_value_hash({field_text_sql(f, columns.get(f, f))})" for f in TRACKED_FIELDS]
     return "[" + ", ".join(slots) + "]"
 
 
@@ -59,7 +59,7 @@ def stage_field_hashes(records: pa.Table) -> pa.ChunkedArray:
     `records` holds `pos`, `record_url` and every other tracked field under its own name.
     """
     if TRACKED_FIELDS[0] != "url":
-        raise AssertionError("the url must stay the first tracked field: its slot is resolved at load")
+        raise AssertionError("the url must stay the first tracked field: the load resolves its slot")
     conn = duckdb.connect()
     try:
         conn.execute("SET TimeZone = 'UTC'")

@@ -5,8 +5,9 @@ How a batch is merged
   runs outside the write lock). Every visit is compared in SQL with `article_state` (the current
   version's content_hash and url); heavy columns (body, blocks, …) are inserted only for rows that
   need a new version, raw bytes only for sha256 values not yet in `raw_pages` (an anti join).
-- Which fields changed is found by comparing per-field hashes of the new version with those kept in
-  `article_state.field_hashes`: no stored text is read. Change rows are narrow
+- Which fields changed is found by comparing per-field hashes of the new version (computed while
+  staging, warehouse.field_hashes) with those kept in `article_state.field_hashes`: no stored text
+  is read. Change rows are narrow
   (`article_field_changes`); the view `article_changes` reads the values from the two versions.
 - Outcomes of a `parsed` visit: `created` (article_id never seen), `redirected` (its url differs from
   the article's current url: new version with a `url` change row, plus content rows if the content
@@ -19,8 +20,9 @@ How a batch is merged
   parsing it again later restores it (true→false) with the outcome its content calls for.
   `failed`, `parse_error`, `listed`: only the visit (and raw bytes when present) is written.
 - The same article twice in one batch: visits are merged in input order. The n-th visit of an article
-  goes into round n, and each round is one set of statements seeing the previous rounds' writes, so a
-  file given twice yields `created` then `unchanged`, exactly as two batches would.
+  goes into round n (numbered while staging), and each round is one set of statements seeing the
+  previous rounds' writes, so a file given twice yields `created` then `unchanged`, exactly as two
+  batches would.
 - A failure anywhere rolls the whole batch back; nothing of it is visible afterwards.
 
 Flip-flop rule
@@ -155,8 +157,8 @@ def _merge_round(conn: duckdb.DuckDBPyConnection, base: int, round_number: int) 
     if conn.execute(sql.ROUND_HAS_CHANGES, this_round).fetchone()[0]:
         conn.execute(sql.INSERT_CHANGES, this_round)
     conn.execute(sql.INSERT_NEW_STATE, this_round)
-    conn.execute(sql.UPDATE_KNOWN_STATE, this_round)
-    conn.execute(sql.UPDATE_KNOWN_HASHES, this_round)
+    conn.execute(sql.UPDATE_VISITED_STATE, this_round)
+    conn.execute(sql.UPDATE_CHANGED_STATE, this_round)
 
 
 def _insert_visits(conn: duckdb.DuckDBPyConnection, run_id: str, base: int, with_rounds: bool) -> None:

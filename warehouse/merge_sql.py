@@ -21,8 +21,7 @@ NEXT_VISIT_BASE = "SELECT coalesce(max(visit_id), 0) FROM visits"
 # the previous round. Rounds accumulate in `load_rounds`: round 1 creates it, later rounds append.
 _CLASSIFY = f"""
 WITH compared AS (
-    SELECT $round AS round, b.pos, $base + b.pos + 1 AS visit_id, b.source, b.article_id, b.status,
-           b.visited_at, b.content_hash,
+    SELECT b.pos, b.source, b.article_id, b.status, b.visited_at, b.content_hash, b.record_url,
            s.article_id IS NOT NULL AS known,
            s.current_version, coalesce(s.deleted, false) AS was_deleted,
            s.revisit_interval AS previous_interval, s.field_hashes AS kept_hashes,
@@ -43,30 +42,31 @@ WITH compared AS (
 ), decided AS (
     SELECT *,
            outcome IN {VERSIONING_OUTCOMES} AS new_version,
-           CASE WHEN outcome IN {VERSIONING_OUTCOMES} THEN coalesce(current_version, 0) + 1
-                ELSE current_version END AS version,
            status = 'gone' AND known AND NOT was_deleted AS deleted_now,
            status = 'parsed' AND was_deleted AS restored,
            revisit_band_seconds(epoch(visited_at - coalesce(published_at, first_seen_at))) AS band_seconds
     FROM compared
 )
-SELECT d.* EXCLUDE (kept_hashes),
+SELECT CAST($round AS INTEGER) AS round, d.pos, $base + d.pos + 1 AS visit_id, d.source, d.article_id,
+       d.status, d.visited_at, d.content_hash, d.known, d.published_at, d.new_url, d.outcome,
+       d.new_version, d.deleted_now, d.restored,
+       CASE WHEN d.new_version THEN coalesce(d.current_version, 0) + 1 ELSE d.current_version END AS version,
        -- News Sniffer's rule: a change found resets the interval, a visit without one doubles it,
        -- never beyond the age band; gone articles and articles past the last band are not revisited.
        to_seconds(CASE WHEN d.band_seconds IS NULL OR d.status = 'gone' THEN NULL
                        WHEN d.new_version OR d.restored THEN least(15 * 60, d.band_seconds)
                        ELSE least(coalesce(epoch(d.previous_interval), 15 * 60) * 2, d.band_seconds)
                   END) AS next_interval,
-       -- hashes are carried for new versions only: the current version's, and the new one's (whose url
-       -- slot is null when the record has no address: it keeps the known url, so the kept hash)
+       -- Field hashes travel only with new versions of known articles (a created article's come
+       -- straight from the staged versions): the current version's, and the new one's, where a
+       -- record without an address keeps the known url and so its hash.
        CASE WHEN d.new_version AND d.known THEN d.kept_hashes END AS previous_hashes,
-       CASE WHEN d.new_version
-            THEN list_concat(
-                [coalesce(n.field_hashes[1], d.kept_hashes[1], field_value_hash(NULL::VARCHAR))],
-                n.field_hashes[2:])
+       CASE WHEN d.new_version AND d.known AND d.record_url IS NULL
+                THEN list_concat([d.kept_hashes[1]], n.field_hashes[2:])
+            WHEN d.new_version AND d.known THEN n.field_hashes
        END AS new_hashes
 FROM decided AS d
-LEFT JOIN load_staged_versions AS n ON d.new_version AND n.pos = d.pos
+LEFT JOIN load_staged_versions AS n ON d.new_version AND d.known AND n.pos = d.pos
 """
 CLASSIFY_FIRST_ROUND = "CREATE OR REPLACE TEMP TABLE load_rounds AS" + _CLASSIFY
 CLASSIFY_NEXT_ROUND = "INSERT INTO load_rounds" + _CLASSIFY
@@ -142,37 +142,41 @@ WHERE round = $round AND ((new_version AND outcome <> 'created') OR deleted_now 
 
 INSERT_NEW_STATE = """
 INSERT INTO article_state BY NAME
-SELECT source, article_id, new_url AS url, false AS deleted, version AS current_version,
-       content_hash AS current_hash, published_at, visited_at AS first_seen_at,
-       visited_at AS last_seen_at, visited_at AS last_visited_at, visited_at AS last_changed_at,
-       next_interval AS revisit_interval, visited_at + next_interval AS next_visit_at,
-       new_hashes AS field_hashes
-FROM load_rounds
-WHERE round = $round AND outcome = 'created'
+SELECT r.source, r.article_id, r.new_url AS url, false AS deleted, r.version AS current_version,
+       r.content_hash AS current_hash, r.published_at, r.visited_at AS first_seen_at,
+       r.visited_at AS last_seen_at, r.visited_at AS last_visited_at, r.visited_at AS last_changed_at,
+       r.next_interval AS revisit_interval, r.visited_at + r.next_interval AS next_visit_at,
+       n.field_hashes
+FROM load_rounds AS r
+JOIN load_staged_versions AS n USING (pos)
+WHERE r.round = $round AND r.outcome = 'created'
 """
 
-UPDATE_KNOWN_STATE = """
+# Every visit of a known article moves when it was seen and when it is due again. Only the columns
+# that every visit moves are written here: updating a column rewrites it at the next checkpoint.
+UPDATE_VISITED_STATE = """
 UPDATE article_state AS s SET
-    url = r.new_url,
-    deleted = CASE WHEN r.status = 'gone' THEN true WHEN r.status = 'parsed' THEN false ELSE s.deleted END,
-    current_version = r.version,
-    current_hash = CASE WHEN r.new_version THEN r.content_hash ELSE s.current_hash END,
-    published_at = CASE WHEN r.new_version THEN r.published_at ELSE s.published_at END,
     last_seen_at = CASE WHEN r.status IN ('parsed', 'not_modified') THEN r.visited_at ELSE s.last_seen_at END,
     last_visited_at = r.visited_at,
-    last_changed_at = CASE WHEN r.new_version OR r.deleted_now OR r.restored
-                           THEN r.visited_at ELSE s.last_changed_at END,
     revisit_interval = r.next_interval,
     next_visit_at = r.visited_at + r.next_interval
 FROM load_rounds AS r
 WHERE r.round = $round AND r.known AND s.source = r.source AND s.article_id = r.article_id
 """
 
-# Only new versions move the kept hashes; rewriting a list column for every visited article is costly.
-UPDATE_KNOWN_HASHES = """
-UPDATE article_state AS s SET field_hashes = r.new_hashes
+# A new version, a deletion or a restoration (the only visits that move these columns).
+UPDATE_CHANGED_STATE = """
+UPDATE article_state AS s SET
+    url = r.new_url,
+    deleted = r.status = 'gone',
+    current_version = r.version,
+    current_hash = CASE WHEN r.new_version THEN r.content_hash ELSE s.current_hash END,
+    published_at = CASE WHEN r.new_version THEN r.published_at ELSE s.published_at END,
+    last_changed_at = r.visited_at,
+    field_hashes = CASE WHEN r.new_version THEN r.new_hashes ELSE s.field_hashes END
 FROM load_rounds AS r
-WHERE r.round = $round AND r.known AND r.new_version AND s.source = r.source AND s.article_id = r.article_id
+WHERE r.round = $round AND r.known AND (r.new_version OR r.deleted_now OR r.restored)
+  AND s.source = r.source AND s.article_id = r.article_id
 """
 
 # Raw bodies are stored once: the staged ones (already distinct) minus those an earlier batch stored.
@@ -203,17 +207,23 @@ ORDER BY b.pos
 # Outcomes of the article visits (the others' outcome is their status), in input order.
 ROUND_OUTCOMES = "SELECT pos, outcome FROM load_rounds ORDER BY pos"
 
-# Article events in input order; the fields each new version changed, in record order. Only this
-# batch's change rows are read (visit ids above $base).
+# Article events in input order; the fields each new version changed, in record order. A created
+# article has no change rows; for the others only this batch's change rows are read (visit ids
+# above $base).
 BATCH_EVENTS = """
+SELECT pos, outcome, deleted_now, restored, source, article_id, version, new_url AS url,
+       []::VARCHAR[] AS fields
+FROM load_rounds
+WHERE outcome = 'created'
+UNION ALL
 SELECT r.pos, r.outcome, r.deleted_now, r.restored, r.source, r.article_id, r.version, r.new_url AS url,
        coalesce(list(c.field) FILTER (WHERE c.field IS NOT NULL AND c.field <> 'deleted'), []) AS fields
 FROM load_rounds AS r
 LEFT JOIN (SELECT visit_id, field FROM article_field_changes WHERE visit_id > $base) AS c
   ON c.visit_id = r.visit_id
-WHERE r.new_version OR r.deleted_now OR r.restored
+WHERE r.outcome <> 'created' AND (r.new_version OR r.deleted_now OR r.restored)
 GROUP BY ALL
-ORDER BY r.pos
+ORDER BY pos
 """
 
 DROP_WORK_TABLES = ("DROP TABLE IF EXISTS load_rounds",)
