@@ -41,22 +41,25 @@ def field_text_sql(field: str, expression: str) -> str:
 
 
 def _hash_list_sql() -> str:
-    columns = {"url": "record_url"}
-    slots = [f"field_value_hash({field_text_sql(f, columns.get(f, f))})" for f in TRACKED_FIELDS]
+    columns = {"url": "v.record_url", "published_at": "v.published_at"}
+    slots = [f"field_value_hash({field_text_sql(f, columns.get(f, 'n.' + f))})" for f in TRACKED_FIELDS]
     return "[" + ", ".join(slots) + "]"
 
 
+# A visit without a record (no version row) has no hashes.
 _HASHES_QUERY = f"""
-SELECT {_hash_list_sql()}::UBIGINT[] AS field_hashes
-FROM staged_records
-ORDER BY pos
+SELECT CASE WHEN n.pos IS NOT NULL THEN {_hash_list_sql()}::UBIGINT[] END AS field_hashes
+FROM staged_visits AS v
+LEFT JOIN staged_versions AS n USING (pos)
+ORDER BY v.pos
 """
 
 
-def stage_field_hashes(records: pa.Table) -> pa.ChunkedArray:
-    """One hash list per row of `records` (ordered by its `pos` column, which must be ascending).
+def stage_field_hashes(visits: pa.Table, versions: pa.Table) -> pa.ChunkedArray:
+    """One hash list per row of `visits` (in `pos` order); null for a visit without a record.
 
-    `records` holds `pos`, `record_url` and every other tracked field under its own name.
+    `visits` and `versions` are a batch's staged tables (warehouse.stage): the record's url and
+    published_at are visit columns, the other tracked fields version columns, joined on `pos`.
     """
     if TRACKED_FIELDS[0] != "url":
         raise AssertionError("the url must stay the first tracked field: the load resolves its slot")
@@ -65,7 +68,8 @@ def stage_field_hashes(records: pa.Table) -> pa.ChunkedArray:
         conn.execute("SET TimeZone = 'UTC'")
         for macro in _MACROS:
             conn.execute(macro)
-        conn.register("staged_records", records)
+        conn.register("staged_visits", visits)
+        conn.register("staged_versions", versions)
         hashes = conn.sql(_HASHES_QUERY).to_arrow_table().column("field_hashes")
     finally:
         conn.close()

@@ -1,5 +1,5 @@
 """Checks of what the warehouse's loads guarantee by construction (migration 005 dropped the
-primary-key indexes of the append-only tables). Each check is a query returning offending rows;
+tables' primary-key indexes). Each check is a query returning offending rows;
 an empty result means the rule holds. The tests run them after their loads."""
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ CHECKS: dict[str, str] = {
     "a version exists once": """
         SELECT source, article_id, version, count(*) AS n FROM article_versions
         GROUP BY ALL HAVING count(*) > 1""",
+    "an article has one state row": """
+        SELECT source, article_id, count(*) AS n FROM article_state GROUP BY ALL HAVING count(*) > 1""",
     "a raw body is stored once": """
         SELECT raw_sha256, count(*) AS n FROM raw_pages GROUP BY raw_sha256 HAVING count(*) > 1""",
     "versions run 1..n with exactly the last one current": """

@@ -61,6 +61,7 @@ EventKind = Literal["created", "changed", "moved", "deleted", "restored"]
 _STAGED_VISITS = "load_staged_visits"
 _STAGED_VERSIONS = "load_staged_versions"
 _STAGED_RAW = "load_staged_raw"
+_VISIT_ROWS = "load_visit_rows"
 _FIELD_ORDER = {name: i for i, name in enumerate(TRACKED_FIELDS)}
 _VERSION_EVENTS: dict[str, EventKind] = {"created": "created", "changed": "changed", "redirected": "moved"}
 
@@ -129,8 +130,11 @@ def load_batch(
         conn.execute(sql.INSERT_RAW_PAGES)
         for round_number in range(1, staged.rounds + 1):
             _merge_round(conn, base, round_number)
-        _insert_visits(conn, run_id, base, staged.rounds > 0)
-        result = _collect_result(conn, run_id, base, staged)
+        outcomes = _outcomes(conn, staged)
+        _insert_visits(
+            conn, run_id, base, staged.visits.append_column("outcome", pa.array(outcomes, pa.string()))
+        )
+        result = _collect_result(conn, run_id, base, staged, outcomes)
         for statement in sql.DROP_WORK_TABLES:
             conn.execute(statement)
         conn.execute("COMMIT")
@@ -138,7 +142,7 @@ def load_batch(
         conn.execute("ROLLBACK")
         raise
     finally:
-        for name in (_STAGED_VISITS, _STAGED_VERSIONS, _STAGED_RAW):
+        for name in (_STAGED_VISITS, _STAGED_VERSIONS, _STAGED_RAW, _VISIT_ROWS):
             _unregister(conn, name)
     return result
 
@@ -161,24 +165,29 @@ def _merge_round(conn: duckdb.DuckDBPyConnection, base: int, round_number: int) 
     conn.execute(sql.UPDATE_CHANGED_STATE, this_round)
 
 
-def _insert_visits(conn: duckdb.DuckDBPyConnection, run_id: str, base: int, with_rounds: bool) -> None:
-    conn.execute(
-        sql.INSERT_VISITS if with_rounds else sql.INSERT_VISITS_NO_ROUNDS, {"base": base, "run_id": run_id}
-    )
-
-
-def _collect_result(
-    conn: duckdb.DuckDBPyConnection, run_id: str, base: int, staged: StagedBatch
-) -> LoadResult:
+def _outcomes(conn: duckdb.DuckDBPyConnection, staged: StagedBatch) -> list[Outcome]:
     """Outcomes in input order: an article visit's from its round, any other visit's status as is."""
     outcomes: list[Outcome] = staged.visits.column("status").to_pylist()
-    event_rows = None
     if staged.rounds:
         rounds = conn.sql(sql.ROUND_OUTCOMES).to_arrow_table()
         for pos, outcome in zip(
             rounds.column("pos").to_pylist(), rounds.column("outcome").to_pylist(), strict=True
         ):
             outcomes[pos] = outcome
+    return outcomes
+
+
+def _insert_visits(conn: duckdb.DuckDBPyConnection, run_id: str, base: int, visit_rows: pa.Table) -> None:
+    """`visit_rows`: the staged visits with their outcome column (a plain scan, no join)."""
+    conn.register(_VISIT_ROWS, visit_rows)
+    conn.execute(sql.INSERT_VISITS, {"base": base, "run_id": run_id})
+
+
+def _collect_result(
+    conn: duckdb.DuckDBPyConnection, run_id: str, base: int, staged: StagedBatch, outcomes: list[Outcome]
+) -> LoadResult:
+    event_rows = None
+    if staged.rounds:
         event_rows = conn.sql(sql.BATCH_EVENTS, params={"base": base}).to_arrow_table()
     return LoadResult(
         run_id=run_id,

@@ -1,10 +1,10 @@
 """The statements one batch load runs, in the order `warehouse.load` runs them.
 
-Inputs are Arrow tables registered on the connection (`load_staged_visits`, `load_staged_versions`,
-`load_staged_raw`, see warehouse.stage); the one working set, `load_rounds` (each article visit
-classified, one row per visit and round), is a temp table created inside the batch transaction, so
-a rollback leaves nothing behind. Parameters: $base (the largest visit_id stored before the batch),
-$round, $run_id.
+Inputs are Arrow tables registered on the connection: `load_staged_visits`, `load_staged_versions`,
+`load_staged_raw` (see warehouse.stage) and `load_visit_rows` (the visits with their outcomes). The
+one working set, `load_rounds` (each article visit classified, one row per visit and round), is a
+temp table created inside the batch transaction, so a rollback leaves nothing behind. Parameters:
+$base (the largest visit_id stored before the batch), $round, $run_id.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ NEXT_VISIT_BASE = "SELECT coalesce(max(visit_id), 0) FROM visits"
 _CLASSIFY = f"""
 WITH compared AS (
     SELECT b.pos, b.source, b.article_id, b.status, b.visited_at, b.content_hash, b.record_url,
+           b.field_hashes AS staged_hashes,
            s.article_id IS NOT NULL AS known,
            s.current_version, coalesce(s.deleted, false) AS was_deleted,
            s.revisit_interval AS previous_interval, s.field_hashes AS kept_hashes,
@@ -44,7 +45,9 @@ WITH compared AS (
            outcome IN {VERSIONING_OUTCOMES} AS new_version,
            status = 'gone' AND known AND NOT was_deleted AS deleted_now,
            status = 'parsed' AND was_deleted AS restored,
-           revisit_band_seconds(epoch(visited_at - coalesce(published_at, first_seen_at))) AS band_seconds
+           -- the age in seconds (a difference of epochs costs a third of an interval's epoch)
+           revisit_band_seconds(epoch(visited_at) - epoch(coalesce(published_at, first_seen_at)))
+               AS band_seconds
     FROM compared
 )
 SELECT CAST($round AS INTEGER) AS round, d.pos, $base + d.pos + 1 AS visit_id, d.source, d.article_id,
@@ -57,16 +60,14 @@ SELECT CAST($round AS INTEGER) AS round, d.pos, $base + d.pos + 1 AS visit_id, d
                        WHEN d.new_version OR d.restored THEN least(15 * 60, d.band_seconds)
                        ELSE least(coalesce(epoch(d.previous_interval), 15 * 60) * 2, d.band_seconds)
                   END) AS next_interval,
-       -- Field hashes travel only with new versions of known articles (a created article's come
-       -- straight from the staged versions): the current version's, and the new one's, where a
-       -- record without an address keeps the known url and so its hash.
+       -- Field hashes travel only with new versions: the current version's, and the new one's,
+       -- where a record without an address keeps the known url and so its hash.
        CASE WHEN d.new_version AND d.known THEN d.kept_hashes END AS previous_hashes,
        CASE WHEN d.new_version AND d.known AND d.record_url IS NULL
-                THEN list_concat([d.kept_hashes[1]], n.field_hashes[2:])
-            WHEN d.new_version AND d.known THEN n.field_hashes
+                THEN list_concat([d.kept_hashes[1]], d.staged_hashes[2:])
+            WHEN d.new_version THEN d.staged_hashes
        END AS new_hashes
 FROM decided AS d
-LEFT JOIN load_staged_versions AS n ON d.new_version AND d.known AND n.pos = d.pos
 """
 CLASSIFY_FIRST_ROUND = "CREATE OR REPLACE TEMP TABLE load_rounds AS" + _CLASSIFY
 CLASSIFY_NEXT_ROUND = "INSERT INTO load_rounds" + _CLASSIFY
@@ -146,9 +147,8 @@ SELECT r.source, r.article_id, r.new_url AS url, false AS deleted, r.version AS 
        r.content_hash AS current_hash, r.published_at, r.visited_at AS first_seen_at,
        r.visited_at AS last_seen_at, r.visited_at AS last_visited_at, r.visited_at AS last_changed_at,
        r.next_interval AS revisit_interval, r.visited_at + r.next_interval AS next_visit_at,
-       n.field_hashes
+       r.new_hashes AS field_hashes
 FROM load_rounds AS r
-JOIN load_staged_versions AS n USING (pos)
 WHERE r.round = $round AND r.outcome = 'created'
 """
 
@@ -186,22 +186,13 @@ SELECT s.* FROM load_staged_raw AS s
 ANTI JOIN raw_pages AS r ON r.raw_sha256 = s.raw_sha256
 """
 
-# Visits that are no article's (failures, listings) keep their status as their outcome.
+# The staged visits with the outcome each was given (an article visit's from its round, any other
+# visit's status as is), in input order.
 INSERT_VISITS = """
 INSERT INTO visits BY NAME
-SELECT $base + b.pos + 1 AS visit_id, $run_id AS run_id, b.source, b.article_id, b.url, b.path,
-       b.visited_at, coalesce(r.outcome, b.status) AS outcome, b.error, b.raw_sha256, b.bytes,
-       b.http_status, b.etag, b.last_modified, b.content_type, b.requested_url
-FROM load_staged_visits AS b
-LEFT JOIN load_rounds AS r USING (pos)
-"""
-INSERT_VISITS_NO_ROUNDS = """
-INSERT INTO visits BY NAME
-SELECT $base + b.pos + 1 AS visit_id, $run_id AS run_id, b.source, b.article_id, b.url, b.path,
-       b.visited_at, b.status AS outcome, b.error, b.raw_sha256, b.bytes,
-       b.http_status, b.etag, b.last_modified, b.content_type, b.requested_url
-FROM load_staged_visits AS b
-ORDER BY b.pos
+SELECT $base + pos + 1 AS visit_id, $run_id AS run_id, source, article_id, url, path, visited_at, outcome,
+       error, raw_sha256, bytes, http_status, etag, last_modified, content_type, requested_url
+FROM load_visit_rows
 """
 
 # Outcomes of the article visits (the others' outcome is their status), in input order.

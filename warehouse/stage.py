@@ -5,10 +5,10 @@ work, so the single writer's critical section (warehouse.load) holds set-based S
 carries three tables, all keyed by `pos` (the visit's index in the batch) or by sha256:
 
 - visits:   light columns of every visit (identity, hashes, HTTP facts), in input order, with the
-            merge round of each article visit (the n-th visit of an article in the batch is round n);
-- versions: heavy record columns of every parsed visit, and its per-field hashes
-            (warehouse.field_hashes); the load inserts only the rows the SQL comparison decides need
-            a new version;
+            merge round of each article visit (the n-th visit of an article in the batch is round n)
+            and the per-field hashes of its record (warehouse.field_hashes);
+- versions: heavy record columns of every parsed visit; the load inserts only the rows the SQL
+            comparison decides need a new version;
 - raw:      one row per distinct raw body of the batch, compressed here (warehouse.raw); the load
             skips sha256 values already stored.
 
@@ -96,8 +96,8 @@ RAW_SCHEMA = pa.schema(
 class StagedBatch:
     """Everything one `load_batch` call needs, built without the database (see the module docstring)."""
 
-    visits: pa.Table  # VISIT_SCHEMA, one row per visit, row i has pos i
-    versions: pa.Table  # VERSION_SCHEMA + field_hashes, one row per parsed visit
+    visits: pa.Table  # VISIT_SCHEMA + field_hashes, one row per visit, row i has pos i
+    versions: pa.Table  # VERSION_SCHEMA, one row per parsed visit
     raw: pa.Table  # RAW_SCHEMA, one row per distinct raw body
     rounds: int  # the most visits of one article in the batch: the load merges that many rounds
 
@@ -126,9 +126,8 @@ def stage_batch(visits: Sequence[VisitInput]) -> StagedBatch:
     shas = [raw_sha256(v.raw) if v.raw is not None else None for v in visits]
     staged_visits = stage_visits(visits, shas)
     versions = stage_versions(visits)
-    versions = versions.append_column(
-        pa.field("field_hashes", HASH_TYPE), _version_hashes(staged_visits, versions)
-    )
+    hashes = stage_field_hashes(staged_visits, versions)
+    staged_visits = staged_visits.append_column(pa.field("field_hashes", HASH_TYPE), hashes)
     rounds = pc.max(staged_visits.column("occurrence")).as_py()
     return StagedBatch(
         visits=staged_visits,
@@ -136,16 +135,6 @@ def stage_batch(visits: Sequence[VisitInput]) -> StagedBatch:
         raw=stage_raw(visits, shas),
         rounds=rounds or 0,
     )
-
-
-def _version_hashes(visits: pa.Table, versions: pa.Table) -> pa.ChunkedArray:
-    """Per-field hashes of each parsed visit's record, aligned with `versions`."""
-    positions = versions.column("pos")
-    from_visits = visits.select(["record_url", "published_at"]).take(positions)
-    records = versions.drop_columns(["blocks", "parser"])
-    for name in from_visits.column_names:
-        records = records.append_column(name, from_visits.column(name))
-    return stage_field_hashes(records)
 
 
 def _occurrences(visits: Sequence[VisitInput], article_ids: Sequence[str | None]) -> list[int | None]:
