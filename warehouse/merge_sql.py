@@ -24,6 +24,9 @@ WITH compared AS (
     SELECT b.pos, b.source, b.article_id, b.status, b.visited_at, b.content_hash, b.record_url,
            b.field_hashes AS staged_hashes,
            s.article_id IS NOT NULL AS known,
+           -- the state row's rowid: the updates below find it by one integer, not two strings
+           -- (a rowid is stable within the transaction, which is all it is used for)
+           s.rowid AS state_row,
            s.current_version, coalesce(s.deleted, false) AS was_deleted,
            s.revisit_interval AS previous_interval, s.field_hashes AS kept_hashes,
            CASE WHEN b.status = 'parsed' THEN b.published_at ELSE s.published_at END AS published_at,
@@ -52,7 +55,7 @@ WITH compared AS (
 )
 SELECT CAST($round AS INTEGER) AS round, d.pos, $base + d.pos + 1 AS visit_id, d.source, d.article_id,
        d.status, d.visited_at, d.content_hash, d.known, d.published_at, d.new_url, d.outcome,
-       d.new_version, d.deleted_now, d.restored,
+       d.new_version, d.deleted_now, d.restored, d.state_row,
        CASE WHEN d.new_version THEN coalesce(d.current_version, 0) + 1 ELSE d.current_version END AS version,
        -- News Sniffer's rule: a change found resets the interval, a visit without one doubles it,
        -- never beyond the age band; gone articles and articles past the last band are not revisited.
@@ -161,7 +164,7 @@ UPDATE article_state AS s SET
     revisit_interval = r.next_interval,
     next_visit_at = r.visited_at + r.next_interval
 FROM load_rounds AS r
-WHERE r.round = $round AND r.known AND s.source = r.source AND s.article_id = r.article_id
+WHERE r.round = $round AND r.known AND s.rowid = r.state_row
 """
 
 # A new version, a deletion or a restoration (the only visits that move these columns).
@@ -176,7 +179,7 @@ UPDATE article_state AS s SET
     field_hashes = CASE WHEN r.new_version THEN r.new_hashes ELSE s.field_hashes END
 FROM load_rounds AS r
 WHERE r.round = $round AND r.known AND (r.new_version OR r.deleted_now OR r.restored)
-  AND s.source = r.source AND s.article_id = r.article_id
+  AND s.rowid = r.state_row
 """
 
 # Raw bodies are stored once: the staged ones (already distinct) minus those an earlier batch stored.
