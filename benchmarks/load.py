@@ -51,9 +51,11 @@ method
            (its schema created beforehand, as the floor's table is), one writer connection opened
            and closed per batch (as the flows do; closing checkpoints).
   (c)      revisit: the same {rows:,} articles again, 1% with a new title and body, same batching.
-  repeats  {repeat} rounds of (a), (b), (c), each on fresh files; every figure is the median of its
-           rounds and every ratio is a ratio of medians. os.sync() runs before each timed step so
-           one step's write-back does not land in the next one's time.
+  repeats  {repeat} rounds of (a), (b), (c), each on fresh files; every time is the median of its
+           rounds (range in brackets) and the ratio beside it a ratio of medians; "per round" is
+           the median (range) of each round's time over that same round's floor, which cancels
+           the machine's slower and faster spells. os.sync() runs before each timed step so one
+           step's write-back does not land in the next one's time.
   targets  (b) writer <= 1.25 x (a);  (c) writer <= 0.25 x (a)
 """
 
@@ -256,6 +258,13 @@ class Medians:
         values = self.samples[label]
         return f"  [{min(values):.2f}–{max(values):.2f}]" if len(values) > 1 else ""
 
+    def paired_ratio(self, label: str, floor_label: str) -> str:
+        """Each round's time over the same round's floor: the median and range of those ratios."""
+        ratios = [t / f for t, f in zip(self.samples[label], self.samples[floor_label], strict=True)]
+        return (
+            f"  per round: median {statistics.median(ratios):.2f} x (a) [{min(ratios):.2f}–{max(ratios):.2f}]"
+        )
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -334,7 +343,8 @@ def main() -> None:
         + times.spread("floor raw")
     )
     for label in variants:
-        floor_seconds = times["floor raw" if label == "with raw bytes" else "floor"]
+        floor_label = "floor raw" if label == "with raw bytes" else "floor"
+        floor_seconds = times[floor_label]
         first_loads, revisit_loads = batch_counts[label]
         print(f"\n{label}: {first_loads} load(s) per pass; ratios against (a) of the same data")
         print(line("(b) first load: staging (outside the lock)", rows, times[f"{label} first staging"]))
@@ -343,11 +353,13 @@ def main() -> None:
             + f"  {sizes[f'{label} first']:.0f} MB"
             + times.spread(f"{label} first")
         )
+        print(" " * 46 + times.paired_ratio(f"{label} first", floor_label))
         print(line("(c) revisit, 1% changed: staging", rows, times[f"{label} revisit staging"]))
         print(
             line("(c) revisit, 1% changed: writer", rows, times[f"{label} revisit"], floor_seconds)
             + times.spread(f"{label} revisit")
         )
+        print(" " * 46 + times.paired_ratio(f"{label} revisit", floor_label))
     print("\ntargets: (b) writer <= 1.25 x (a), (c) writer <= 0.25 x (a)")
 
 
