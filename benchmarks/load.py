@@ -54,8 +54,9 @@ method
   repeats  {repeat} rounds of (a), (b), (c), each on fresh files; every time is the median of its
            rounds (range in brackets) and the ratio beside it a ratio of medians; "per round" is
            the median (range) of each round's time over that same round's floor, which cancels
-           the machine's slower and faster spells. os.sync() runs before each timed step so one
-           step's write-back does not land in the next one's time.
+           the machine's slower and faster spells. Each variant's floor runs right before its loads,
+           and before every timed step os.sync() and a 1 s pause let the previous step's
+           write-back finish, so it does not land in the next one's time.
   targets  (b) writer <= 1.25 x (a);  (c) writer <= 0.25 x (a)
 """
 
@@ -198,7 +199,7 @@ def floor(path: Path, tables: dict[str, pa.Table]) -> float:
         conn.register(f"staged_{name}", table)
         conn.execute(f"CREATE TABLE {name} AS SELECT * FROM staged_{name} LIMIT 0")
     conn.execute("CHECKPOINT")
-    os.sync()
+    settle()
     start = time.perf_counter()
     conn.execute("BEGIN TRANSACTION")
     for name in tables:
@@ -208,6 +209,16 @@ def floor(path: Path, tables: dict[str, pa.Table]) -> float:
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed
+
+
+# Which floor each variant is compared with.
+FLOORS = {"with raw bytes": "floor raw", "no raw": "floor"}
+
+
+def settle() -> None:
+    """Flush what earlier steps wrote and let the disk go quiet before a timed step starts."""
+    os.sync()
+    time.sleep(1.0)
 
 
 def load_batches(visits: list[VisitInput]) -> list[list[VisitInput]]:
@@ -225,7 +236,7 @@ def stage_all(batches: list[list[VisitInput]]) -> tuple[list[StagedBatch], float
 
 def load_all(path: Path, run_id: str, batches: list[StagedBatch]) -> float:
     """The writer's work: one connection per batch (open, load, close with its checkpoint)."""
-    os.sync()
+    settle()
     start = time.perf_counter()
     for staged in batches:
         with open_writer(path) as conn:
@@ -307,18 +318,18 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             where = (args.keep or Path(scratch)) / f"round{round_number}"
             where.mkdir(parents=True, exist_ok=True)
-            times.add("floor", floor(where / "floor.duckdb", {"versions": versions_table}))
-            sizes["floor"] = size_mb(where / "floor.duckdb")
             for label, (first, again) in variants.items():
                 first_batches, again_batches = load_batches(first), load_batches(again)
                 batch_counts[label] = (len(first_batches), len(again_batches))
                 staged, staging = stage_all(first_batches)
                 times.add(f"{label} first staging", staging)
+                # the floor of the same data, timed right before the load it is compared with
+                floor_tables = {"versions": versions_table}
                 if label == "with raw bytes":
-                    raw_rows = pa.concat_tables([batch.raw for batch in staged])
-                    floor_path = where / "floor_raw.duckdb"
-                    times.add("floor raw", floor(floor_path, {"versions": versions_table, "raw": raw_rows}))
-                    sizes["floor raw"] = size_mb(floor_path)
+                    floor_tables["raw"] = pa.concat_tables([batch.raw for batch in staged])
+                floor_path = where / f"floor {label}.duckdb"
+                times.add(FLOORS[label], floor(floor_path, floor_tables))
+                sizes[FLOORS[label]] = size_mb(floor_path)
                 path = where / f"warehouse {label}.duckdb"
                 with open_writer(
                     path
@@ -343,7 +354,7 @@ def main() -> None:
         + times.spread("floor raw")
     )
     for label in variants:
-        floor_label = "floor raw" if label == "with raw bytes" else "floor"
+        floor_label = FLOORS[label]
         floor_seconds = times[floor_label]
         first_loads, revisit_loads = batch_counts[label]
         print(f"\n{label}: {first_loads} load(s) per pass; ratios against (a) of the same data")
