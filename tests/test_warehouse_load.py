@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -314,6 +315,7 @@ def test_failed_batch_rolls_back_whole(tmp_path: Path, monkeypatch: pytest.Monke
         ]
         with pytest.raises(RuntimeError, match="disk full"):
             load_batch(conn, "run-2", batch)
+        assert gc.isenabled()  # the collector paused for the load runs again after a failure too
 
         for table, before in snapshot.items():
             assert rows(conn, f"select * from {table} order by all") == before, table

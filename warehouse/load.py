@@ -43,8 +43,9 @@ Revisit schedule (for `--revisit due`)
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -121,6 +122,25 @@ def load_batch(
     staged = batch if isinstance(batch, StagedBatch) else stage_batch(batch)
     if len(staged) == 0:
         return LoadResult(run_id=run_id, outcomes=[], visit_ids=[])
+    with _cyclic_gc_paused():
+        return _load_staged(conn, run_id, staged)
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Hold Python's cyclic garbage collector while a batch is written. The load allocates few
+    cyclic objects, but a full collection walks every object the process holds (a caller's batch of
+    100,000 records): measured ~0.15 s of a 0.8 s revisit of 100,000 articles, under the write lock."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load_staged(conn: duckdb.DuckDBPyConnection, run_id: str, staged: StagedBatch) -> LoadResult:
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.register(_STAGED_VISITS, staged.visits)
