@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from flows.batching import MAX_RAW_BYTES_PER_LOAD, MAX_VISITS_PER_LOAD, LoadBuffer
@@ -62,7 +61,6 @@ method
   targets  (b) writer <= 1.25 x (a);  (c) writer <= 0.25 x (a)
 """
 
-_BLOCK_KEYS = ("kind", "text", "src", "credit")
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_7da5a18f75e09145.txt"
 _FALLBACK_TEXT = "Президент Казахстана встретился с делегацией и обсудил вопросы сотрудничества"
 
@@ -146,18 +144,7 @@ def edit(record: ArticleRecord) -> ArticleRecord:
     )
 
 
-def full_blocks_json(record: ArticleRecord) -> str:
-    """Blocks with every text, as article_versions stored them before the layout."""
-    return orjson.dumps(
-        [
-            {k: v for k, v in zip(_BLOCK_KEYS, (b.kind, b.text, b.src, b.credit), strict=True) if v}
-            for b in record.blocks
-        ]
-    ).decode()
-
-
-def version_rows(records: list[ArticleRecord], at: datetime, full_blocks: bool = False) -> pa.Table:
-    blocks = full_blocks_json if full_blocks else blocks_layout
+def version_rows(records: list[ArticleRecord], at: datetime) -> pa.Table:
     return pa.table(
         {
             "source": [r.source for r in records],
@@ -168,7 +155,7 @@ def version_rows(records: list[ArticleRecord], at: datetime, full_blocks: bool =
             "title": [r.title for r in records],
             "lead": [r.lead for r in records],
             "body": [r.body for r in records],
-            "blocks": [blocks(r) for r in records],
+            "blocks": [blocks_layout(r) for r in records],
             "published_at": pa.array([r.published_at for r in records], pa.timestamp("us", tz="UTC")),
             "published_text": [r.published_text for r in records],
             "authors": [r.authors for r in records],

@@ -63,7 +63,8 @@ SELECT CAST($round AS INTEGER) AS round, d.pos, $base + d.pos + 1 AS visit_id,
        CASE WHEN d.eventful THEN d.new_url END AS new_url,
        CASE WHEN d.new_version THEN d.content_hash END AS content_hash,
        CASE WHEN d.new_version THEN d.published_at END AS published_at,
-       d.status, d.visited_at, d.known, d.outcome, d.new_version, d.deleted_now, d.restored, d.state_row,
+       d.status, d.visited_at, d.known, d.outcome, d.new_version, d.deleted_now, d.restored, d.eventful,
+       d.state_row,
        CASE WHEN d.new_version THEN coalesce(d.current_version, 0) + 1 ELSE d.current_version END AS version,
        -- News Sniffer's rule: a change found resets the interval, a visit without one doubles it,
        -- never beyond the age band; gone articles and articles past the last band are not revisited.
@@ -148,8 +149,7 @@ LEFT JOIN earlier AS e
 """
 
 ROUND_HAS_CHANGES = """
-SELECT count(*) > 0 FROM load_rounds
-WHERE round = $round AND ((new_version AND outcome <> 'created') OR deleted_now OR restored)
+SELECT count(*) > 0 FROM load_rounds WHERE round = $round AND eventful AND outcome <> 'created'
 """
 
 INSERT_NEW_STATE = """
@@ -186,8 +186,7 @@ UPDATE article_state AS s SET
     last_changed_at = r.visited_at,
     field_hashes = CASE WHEN r.new_version THEN r.new_hashes ELSE s.field_hashes END
 FROM load_rounds AS r
-WHERE r.round = $round AND r.known AND (r.new_version OR r.deleted_now OR r.restored)
-  AND s.rowid = r.state_row
+WHERE r.round = $round AND r.known AND r.eventful AND s.rowid = r.state_row
 """
 
 # Raw bodies are stored once: the staged ones (already distinct) minus those an earlier batch stored.
@@ -223,7 +222,7 @@ SELECT r.pos, r.outcome, r.deleted_now, r.restored, r.source, r.article_id, r.ve
 FROM load_rounds AS r
 LEFT JOIN (SELECT visit_id, field FROM article_field_changes WHERE visit_id > $base) AS c
   ON c.visit_id = r.visit_id
-WHERE r.outcome <> 'created' AND (r.new_version OR r.deleted_now OR r.restored)
+WHERE r.outcome <> 'created' AND r.eventful
 GROUP BY ALL
 ORDER BY pos
 """
