@@ -51,16 +51,17 @@ from typing import Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from parsers.record import TRACKED_FIELDS
 from warehouse import merge_sql as sql
-from warehouse.stage import StagedBatch, stage_batch
+from warehouse.stage import StagedBatch, in_row_groups, stage_batch
 from warehouse.visit import Outcome, VisitInput
 
 EventKind = Literal["created", "changed", "moved", "deleted", "restored"]
 
 _STAGED_VISITS = "load_staged_visits"
-_STAGED_VERSIONS = "load_staged_versions"
+_NEW_VERSIONS = "load_new_versions"
 _STAGED_RAW = "load_staged_raw"
 _VISIT_ROWS = "load_visit_rows"
 _FIELD_ORDER = {name: i for i, name in enumerate(TRACKED_FIELDS)}
@@ -144,12 +145,11 @@ def _load_staged(conn: duckdb.DuckDBPyConnection, run_id: str, staged: StagedBat
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.register(_STAGED_VISITS, staged.visits)
-        conn.register(_STAGED_VERSIONS, staged.versions)
         conn.register(_STAGED_RAW, staged.raw)
         base = conn.execute(sql.NEXT_VISIT_BASE).fetchone()[0]
         conn.execute(sql.INSERT_RAW_PAGES)
         for round_number in range(1, staged.rounds + 1):
-            _merge_round(conn, base, round_number)
+            _merge_round(conn, base, round_number, staged.versions)
         outcomes = _outcomes(conn, staged)
         _insert_visits(
             conn, run_id, base, staged.visits.append_column("outcome", pa.array(outcomes, pa.string()))
@@ -162,7 +162,7 @@ def _load_staged(conn: duckdb.DuckDBPyConnection, run_id: str, staged: StagedBat
         conn.execute("ROLLBACK")
         raise
     finally:
-        for name in (_STAGED_VISITS, _STAGED_VERSIONS, _STAGED_RAW, _VISIT_ROWS):
+        for name in (_STAGED_VISITS, _STAGED_RAW, _NEW_VERSIONS, _VISIT_ROWS):
             _unregister(conn, name)
     return result
 
@@ -172,17 +172,38 @@ def _unregister(conn: duckdb.DuckDBPyConnection, name: str) -> None:
         conn.unregister(name)
 
 
-def _merge_round(conn: duckdb.DuckDBPyConnection, base: int, round_number: int) -> None:
+def _merge_round(
+    conn: duckdb.DuckDBPyConnection, base: int, round_number: int, staged_versions: pa.Table
+) -> None:
     classify = sql.CLASSIFY_FIRST_ROUND if round_number == 1 else sql.CLASSIFY_NEXT_ROUND
     conn.execute(classify, {"base": base, "round": round_number})
     this_round = {"round": round_number}
     conn.execute(sql.CLOSE_CURRENT_VERSIONS, this_round)
-    conn.execute(sql.INSERT_VERSIONS, this_round)
+    keys = conn.sql(sql.NEW_VERSION_KEYS, params=this_round).to_arrow_table()
+    conn.register(_NEW_VERSIONS, new_version_rows(staged_versions, keys))
+    conn.execute(sql.INSERT_VERSIONS)
+    conn.unregister(_NEW_VERSIONS)
     if conn.execute(sql.ROUND_HAS_CHANGES, this_round).fetchone()[0]:
         conn.execute(sql.INSERT_CHANGES, this_round)
     conn.execute(sql.INSERT_NEW_STATE, this_round)
     conn.execute(sql.UPDATE_VISITED_STATE, this_round)
     conn.execute(sql.UPDATE_CHANGED_STATE, this_round)
+
+
+def new_version_rows(staged_versions: pa.Table, keys: pa.Table) -> pa.Table:
+    """The rows to insert into article_versions: the staged record columns of the positions in `keys`
+    (sql.NEW_VERSION_KEYS, ordered by pos) beside the keys' visit-side columns, in row-group-sized
+    batches. When every staged version is new (a first load) the staged table is used as it is."""
+    positions = keys.column("pos")
+    if keys.num_rows == staged_versions.num_rows and positions.equals(staged_versions.column("pos")):
+        records = staged_versions
+    else:
+        records = staged_versions.take(pc.index_in(positions, value_set=staged_versions.column("pos")))
+    rows = records.drop_columns(["pos"])
+    for name in keys.column_names:
+        if name != "pos":
+            rows = rows.append_column(name, keys.column(name))
+    return in_row_groups(rows)
 
 
 def _outcomes(conn: duckdb.DuckDBPyConnection, staged: StagedBatch) -> list[Outcome]:

@@ -1,7 +1,8 @@
 """The statements one batch load runs, in the order `warehouse.load` runs them.
 
-Inputs are Arrow tables registered on the connection: `load_staged_visits`, `load_staged_versions`,
-`load_staged_raw` (see warehouse.stage) and `load_visit_rows` (the visits with their outcomes). The
+Inputs are Arrow tables registered on the connection: `load_staged_visits`, `load_staged_raw` (see
+warehouse.stage), `load_new_versions` (a round's new version rows) and `load_visit_rows` (the visits
+with their outcomes). The
 one working set, `load_rounds` (each article visit classified, one row per visit and round), is a
 temp table created inside the batch transaction, so a rollback leaves nothing behind. Parameters:
 $base (the largest visit_id stored before the batch), $round, $run_id.
@@ -91,15 +92,21 @@ WHERE r.round = $round AND r.new_version AND r.outcome <> 'created'
   AND v.source = r.source AND v.article_id = r.article_id AND v.valid_to IS NULL
 """
 
+# The visit-side columns of this round's new versions, in input order; the load puts them beside
+# the staged record columns of the same positions (`load_new_versions`, see warehouse.load).
+NEW_VERSION_KEYS = """
+SELECT pos, source, article_id, version, new_url AS url, published_at, content_hash,
+       visited_at AS valid_from, visit_id
+FROM load_rounds
+WHERE round = $round AND new_version
+ORDER BY pos
+"""
+
+# A plain scan of an Arrow table in row-group-sized batches, read by every thread: the rows go in as
+# fast as a bare INSERT … SELECT of them would (a join with the staged columns here ran on one thread).
 INSERT_VERSIONS = """
 INSERT INTO article_versions BY NAME
-SELECT r.source, r.article_id, r.version, r.new_url AS url, n.language, n.title, n.lead, n.body,
-       n.blocks, r.published_at, n.published_text, n.updated_at, n.authors, n.tags, n.category,
-       n.image_url, n.image_caption, n.image_credit, r.content_hash, n.parser,
-       r.visited_at AS valid_from, NULL AS valid_to, r.visit_id
-FROM load_rounds AS r
-JOIN load_staged_versions AS n USING (pos)
-WHERE r.round = $round AND r.new_version
+SELECT *, NULL AS valid_to FROM load_new_versions
 """
 
 _FIELD_NAMES = "[" + ", ".join(f"'{f}'" for f in TRACKED_FIELDS) + "]"

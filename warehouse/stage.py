@@ -13,6 +13,12 @@ carries three tables, all keyed by `pos` (the visit's index in the batch) or by 
             skips sha256 values already stored.
 
 Blocks are stored as a layout (see `blocks_layout`): the body already holds every text block.
+
+Every staged table is cut into record batches of one row group (warehouse.db.ROW_GROUP_SIZE rows):
+DuckDB scans an Arrow table one record batch per thread, so a table of one 100,000-row chunk is
+read, and its row groups compressed, by one thread. Measured with benchmarks/load.py's floor (100,000
+versions, 2 cores): one chunk 4.3–4.6 s, batches of 32,768 rows 2.7–3.2 s, batches of 8,192 no
+faster than one chunk (each thread then fills its own partial row groups).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from parsers.record import ArticleRecord, Block
+from warehouse.db import ROW_GROUP_SIZE
 from warehouse.field_hashes import HASH_TYPE, stage_field_hashes
 from warehouse.raw import encode_raw, raw_sha256
 from warehouse.visit import VisitInput
@@ -121,6 +128,11 @@ def _table(schema: pa.Schema, columns: dict[str, Sequence[object]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def in_row_groups(table: pa.Table) -> pa.Table:
+    """`table` as record batches of one row group each (zero-copy slices; see the module docstring)."""
+    return pa.Table.from_batches(table.to_batches(max_chunksize=ROW_GROUP_SIZE), schema=table.schema)
+
+
 def stage_batch(visits: Sequence[VisitInput]) -> StagedBatch:
     """All Arrow tables of one batch of visits; raises ValueError on input the warehouse cannot take."""
     shas = [raw_sha256(v.raw) if v.raw is not None else None for v in visits]
@@ -130,9 +142,9 @@ def stage_batch(visits: Sequence[VisitInput]) -> StagedBatch:
     staged_visits = staged_visits.append_column(pa.field("field_hashes", HASH_TYPE), hashes)
     rounds = pc.max(staged_visits.column("occurrence")).as_py()
     return StagedBatch(
-        visits=staged_visits,
-        versions=versions,
-        raw=stage_raw(visits, shas),
+        visits=in_row_groups(staged_visits),
+        versions=in_row_groups(versions),
+        raw=in_row_groups(stage_raw(visits, shas)),
         rounds=rounds or 0,
     )
 
