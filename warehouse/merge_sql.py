@@ -1,8 +1,9 @@
 """The statements one batch load runs, in the order `warehouse.load` runs them.
 
 Inputs are Arrow tables registered on the connection: `load_staged_visits`, `load_staged_raw` (see
-warehouse.stage), `load_new_versions` (a round's new version rows) and `load_visit_rows` (the visits
-with their outcomes). The
+warehouse.stage), and the rows the load assembles in Arrow to insert with a plain scan:
+`load_new_raw` (raw bodies not stored yet), `load_new_versions` (a round's new version rows) and
+`load_visit_rows` (the visits with their outcomes). The
 one working set, `load_rounds` (each article visit classified, one row per visit and round), is a
 temp table created inside the batch transaction, so a rollback leaves nothing behind. Parameters:
 $base (the largest visit_id stored before the batch), $round, $run_id.
@@ -197,11 +198,16 @@ WHERE r.round = $round AND r.known AND r.eventful AND s.rowid = r.state_row
 """
 
 # Raw bodies are stored once: the staged ones (already distinct) minus those an earlier batch stored.
-INSERT_RAW_PAGES = """
-INSERT INTO raw_pages BY NAME
-SELECT s.* FROM load_staged_raw AS s
+# Only the sha256 values are compared here; the load inserts the new rows from an Arrow table in
+# input order (INSERT_RAW_PAGES). Inserting straight from this anti join put the short last row
+# group in the middle of the table, and every later batch's checkpoint then rewrote the row groups
+# behind it (~0.8 s for 100,000 raw pages).
+NEW_RAW_SHAS = """
+SELECT s.raw_sha256 FROM load_staged_raw AS s
 ANTI JOIN raw_pages AS r ON r.raw_sha256 = s.raw_sha256
 """
+
+INSERT_RAW_PAGES = "INSERT INTO raw_pages BY NAME SELECT * FROM load_new_raw"
 
 # The staged visits with the outcome each was given (an article visit's from its round, any other
 # visit's status as is), in input order.
