@@ -62,9 +62,12 @@ EventKind = Literal["created", "changed", "moved", "deleted", "restored"]
 
 _STAGED_VISITS = "load_staged_visits"
 _NEW_RAW = "load_new_raw"
+_ROUND = "load_round"
+_ROUNDS = "load_rounds"
 _NEW_VERSIONS = "load_new_versions"
 _STAGED_RAW = "load_staged_raw"
 _VISIT_ROWS = "load_visit_rows"
+_REGISTERED = (_STAGED_VISITS, _STAGED_RAW, _NEW_RAW, _ROUND, _ROUNDS, _NEW_VERSIONS, _VISIT_ROWS)
 _FIELD_ORDER = {name: i for i, name in enumerate(TRACKED_FIELDS)}
 _VERSION_EVENTS: dict[str, EventKind] = {"created": "created", "changed": "changed", "redirected": "moved"}
 
@@ -149,21 +152,21 @@ def _load_staged(conn: duckdb.DuckDBPyConnection, run_id: str, staged: StagedBat
         conn.register(_STAGED_RAW, staged.raw)
         (base,) = conn.execute(sql.NEXT_VISIT_BASE).fetchall()[0]
         _insert_raw_pages(conn, staged.raw)
-        for round_number in range(1, staged.rounds + 1):
+        rounds = [
             _merge_round(conn, base, round_number, staged.versions)
-        outcomes = _outcomes(conn, staged)
+            for round_number in range(1, staged.rounds + 1)
+        ]
+        outcomes = _outcomes(staged, rounds)
         _insert_visits(
             conn, run_id, base, staged.visits.append_column("outcome", pa.array(outcomes, pa.string()))
         )
-        result = _collect_result(conn, run_id, base, staged, outcomes)
-        for statement in sql.DROP_WORK_TABLES:
-            conn.execute(statement)
+        result = _collect_result(conn, run_id, base, staged, rounds, outcomes)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     finally:
-        for name in (_STAGED_VISITS, _STAGED_RAW, _NEW_RAW, _NEW_VERSIONS, _VISIT_ROWS):
+        for name in _REGISTERED:
             _unregister(conn, name)
     return result
 
@@ -189,48 +192,62 @@ def _insert_raw_pages(conn: duckdb.DuckDBPyConnection, staged_raw: pa.Table) -> 
 
 def _merge_round(
     conn: duckdb.DuckDBPyConnection, base: int, round_number: int, staged_versions: pa.Table
-) -> None:
-    classify = sql.CLASSIFY_FIRST_ROUND if round_number == 1 else sql.CLASSIFY_NEXT_ROUND
-    conn.execute(classify, {"base": base, "round": round_number})
-    this_round = {"round": round_number}
-    conn.execute(sql.CLOSE_CURRENT_VERSIONS, this_round)
-    keys = conn.sql(sql.NEW_VERSION_KEYS, params=this_round).to_arrow_table()
-    conn.register(_NEW_VERSIONS, new_version_rows(staged_versions, keys))
-    conn.execute(sql.INSERT_VERSIONS)
-    conn.unregister(_NEW_VERSIONS)
-    if conn.execute(sql.ROUND_HAS_CHANGES, this_round).fetchall()[0][0]:
-        conn.execute(sql.INSERT_CHANGES, this_round)
-    conn.execute(sql.INSERT_NEW_STATE, this_round)
-    conn.execute(sql.UPDATE_VISITED_STATE, this_round)
-    conn.execute(sql.UPDATE_CHANGED_STATE, this_round)
+) -> pa.Table:
+    """Merge one round and return its classification (sql.CLASSIFY's columns, ordered by pos)."""
+    classified = conn.sql(sql.CLASSIFY, params={"base": base, "round": round_number}).to_arrow_table()
+    this_round = in_row_groups(classified)
+    conn.register(_ROUND, this_round)
+    conn.execute(sql.CLOSE_CURRENT_VERSIONS)
+    new_versions = this_round.filter(this_round.column("new_version"))
+    if new_versions.num_rows:
+        conn.register(_NEW_VERSIONS, new_version_rows(staged_versions, new_versions))
+        conn.execute(sql.INSERT_VERSIONS)
+    known_eventful = pc.and_(this_round.column("eventful"), this_round.column("known"))
+    if pc.any(known_eventful).as_py():
+        conn.execute(sql.INSERT_CHANGES)
+    conn.execute(sql.INSERT_NEW_STATE)
+    conn.execute(sql.UPDATE_VISITED_STATE)
+    conn.execute(sql.UPDATE_CHANGED_STATE)
+    return this_round
 
 
-def new_version_rows(staged_versions: pa.Table, keys: pa.Table) -> pa.Table:
+# Where the columns of a new version row come from in a round's classification.
+_VERSION_KEYS = {
+    "source": "source",
+    "article_id": "article_id",
+    "version": "version",
+    "url": "new_url",
+    "published_at": "published_at",
+    "content_hash": "content_hash",
+    "valid_from": "visited_at",
+    "visit_id": "visit_id",
+}
+
+
+def new_version_rows(staged_versions: pa.Table, new_versions: pa.Table) -> pa.Table:
     """The rows to insert into article_versions, in row-group-sized batches: the staged record
-    columns of the positions in `keys` (sql.NEW_VERSION_KEYS) beside the keys' visit-side columns.
-    Both tables are ordered by pos. When every staged version is new (a first load) the staged
-    table is used as it is."""
-    positions = keys.column("pos")
-    if keys.num_rows == staged_versions.num_rows and positions.equals(staged_versions.column("pos")):
+    columns of the positions in `new_versions` (a round's classified rows that make a version)
+    beside their visit-side columns. Both tables are ordered by pos. When every staged version is
+    new (a first load) the staged table is used as it is."""
+    positions = new_versions.column("pos")
+    if new_versions.num_rows == staged_versions.num_rows and positions.equals(staged_versions.column("pos")):
         records = staged_versions
     else:
         # Both are ordered by pos, so a filter lines them up. A filter works chunk by chunk, where
         # `take` on a chunked table first concatenates every chunk (~1 s for 100,000 bodies).
         records = staged_versions.filter(pc.is_in(staged_versions.column("pos"), value_set=positions))
     rows = records.drop_columns(["pos"])
-    for name in keys.column_names:
-        if name != "pos":
-            rows = rows.append_column(name, keys.column(name))
+    for name, column in _VERSION_KEYS.items():
+        rows = rows.append_column(name, new_versions.column(column))
     return in_row_groups(rows)
 
 
-def _outcomes(conn: duckdb.DuckDBPyConnection, staged: StagedBatch) -> list[Outcome]:
+def _outcomes(staged: StagedBatch, rounds: list[pa.Table]) -> list[Outcome]:
     """Outcomes in input order: an article visit's from its round, any other visit's status as is."""
     outcomes: list[Outcome] = staged.visits.column("status").to_pylist()
-    if staged.rounds:
-        rounds = conn.sql(sql.ROUND_OUTCOMES).to_arrow_table()
+    for this_round in rounds:
         for pos, outcome in zip(
-            rounds.column("pos").to_pylist(), rounds.column("outcome").to_pylist(), strict=True
+            this_round.column("pos").to_pylist(), this_round.column("outcome").to_pylist(), strict=True
         ):
             outcomes[pos] = outcome
     return outcomes
@@ -243,10 +260,16 @@ def _insert_visits(conn: duckdb.DuckDBPyConnection, run_id: str, base: int, visi
 
 
 def _collect_result(
-    conn: duckdb.DuckDBPyConnection, run_id: str, base: int, staged: StagedBatch, outcomes: list[Outcome]
+    conn: duckdb.DuckDBPyConnection,
+    run_id: str,
+    base: int,
+    staged: StagedBatch,
+    rounds: list[pa.Table],
+    outcomes: list[Outcome],
 ) -> LoadResult:
     event_rows = None
-    if staged.rounds:
+    if rounds:
+        conn.register(_ROUNDS, pa.concat_tables(rounds))
         event_rows = conn.sql(sql.BATCH_EVENTS, params={"base": base}).to_arrow_table()
     return LoadResult(
         run_id=run_id,

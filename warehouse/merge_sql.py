@@ -1,12 +1,12 @@
 """The statements one batch load runs, in the order `warehouse.load` runs them.
 
 Inputs are Arrow tables registered on the connection: `load_staged_visits`, `load_staged_raw` (see
-warehouse.stage), and the rows the load assembles in Arrow to insert with a plain scan:
-`load_new_raw` (raw bodies not stored yet), `load_new_versions` (a round's new version rows) and
-`load_visit_rows` (the visits with their outcomes). The
-one working set, `load_rounds` (each article visit classified, one row per visit and round), is a
-temp table created inside the batch transaction, so a rollback leaves nothing behind. Parameters:
-$base (the largest visit_id stored before the batch), $round, $run_id.
+warehouse.stage), and the tables the load builds as it goes: `load_round` (the classification of one
+round, CLASSIFY's result fetched as Arrow), `load_rounds` (every round's, for the events), and the
+rows it assembles in Arrow to insert with a plain scan: `load_new_raw` (raw bodies not stored yet),
+`load_new_versions` (a round's new version rows) and `load_visit_rows` (the visits with their
+outcomes). Nothing is a database table, so a rollback leaves nothing behind. Parameters: $base (the
+largest visit_id stored before the batch), $round, $run_id.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ VERSIONING_OUTCOMES = "('created', 'changed', 'redirected')"
 NEXT_VISIT_BASE = "SELECT coalesce(max(visit_id), 0) FROM visits"
 
 # One round: each article at most once (the staged `occurrence`), compared with its state as left by
-# the previous round. Rounds accumulate in `load_rounds`: round 1 creates it, later rounds append.
-_CLASSIFY = f"""
+# the previous round. The result is fetched as Arrow and registered as `load_round`: fetching it
+# costs less than writing a temp table, and the load reads outcomes, new version keys and events
+# from it without another query.
+CLASSIFY = f"""
 WITH compared AS (
     SELECT b.pos, b.source, b.article_id, b.status, b.visited_at, b.content_hash, b.record_url,
            b.field_hashes AS staged_hashes,
@@ -82,25 +84,14 @@ SELECT CAST($round AS INTEGER) AS round, d.pos, $base + d.pos + 1 AS visit_id,
             WHEN d.new_version THEN d.staged_hashes
        END AS new_hashes
 FROM decided_eventful AS d
+ORDER BY d.pos
 """
-CLASSIFY_FIRST_ROUND = "CREATE OR REPLACE TEMP TABLE load_rounds AS" + _CLASSIFY
-CLASSIFY_NEXT_ROUND = "INSERT INTO load_rounds" + _CLASSIFY
 
 CLOSE_CURRENT_VERSIONS = """
 UPDATE article_versions AS v SET valid_to = r.visited_at
-FROM load_rounds AS r
-WHERE r.round = $round AND r.new_version AND r.outcome <> 'created'
+FROM load_round AS r
+WHERE r.new_version AND r.outcome <> 'created'
   AND v.source = r.source AND v.article_id = r.article_id AND v.valid_to IS NULL
-"""
-
-# The visit-side columns of this round's new versions, in input order; the load puts them beside
-# the staged record columns of the same positions (`load_new_versions`, see warehouse.load).
-NEW_VERSION_KEYS = """
-SELECT pos, source, article_id, version, new_url AS url, published_at, content_hash,
-       visited_at AS valid_from, visit_id
-FROM load_rounds
-WHERE round = $round AND new_version
-ORDER BY pos
 """
 
 # A plain scan of an Arrow table in row-group-sized batches, read by every thread: the rows go in as
@@ -118,14 +109,12 @@ _FIELD_NAMES = "[" + ", ".join(f"'{f}'" for f in TRACKED_FIELDS) + "]"
 # already changed between the same two values (in either direction).
 INSERT_CHANGES = f"""
 INSERT INTO article_field_changes BY NAME
-WITH round AS (
-    SELECT * FROM load_rounds WHERE round = $round
-), compared AS (
+WITH compared AS (
     SELECT source, article_id, version, visited_at AS changed_at, visit_id,
            unnest({_FIELD_NAMES}) AS field,
            unnest(previous_hashes) AS old_hash,
            unnest(new_hashes) AS new_hash
-    FROM round
+    FROM load_round
     WHERE new_version AND outcome <> 'created'
 ), field_changes AS (
     SELECT source, article_id, version, changed_at, visit_id, field,
@@ -138,7 +127,7 @@ WITH round AS (
            CASE WHEN deleted_now THEN 'false' ELSE 'true' END AS old_value,
            CASE WHEN deleted_now THEN 'true' ELSE 'false' END AS new_value,
            change_pair_hash(field_value_hash('false'), field_value_hash('true')) AS value_pair_hash
-    FROM round
+    FROM load_round
     WHERE deleted_now OR restored
 ), candidates AS (
     SELECT * FROM field_changes UNION ALL BY NAME SELECT * FROM deletion_changes
@@ -156,10 +145,6 @@ LEFT JOIN earlier AS e
  AND e.value_pair_hash = k.value_pair_hash
 """
 
-ROUND_HAS_CHANGES = """
-SELECT count(*) > 0 FROM load_rounds WHERE round = $round AND eventful AND outcome <> 'created'
-"""
-
 INSERT_NEW_STATE = """
 INSERT INTO article_state BY NAME
 SELECT r.source, r.article_id, r.new_url AS url, false AS deleted, r.version AS current_version,
@@ -167,8 +152,8 @@ SELECT r.source, r.article_id, r.new_url AS url, false AS deleted, r.version AS 
        r.visited_at AS last_seen_at, r.visited_at AS last_visited_at, r.visited_at AS last_changed_at,
        r.next_interval AS revisit_interval, r.visited_at + r.next_interval AS next_visit_at,
        r.new_hashes AS field_hashes
-FROM load_rounds AS r
-WHERE r.round = $round AND r.outcome = 'created'
+FROM load_round AS r
+WHERE r.outcome = 'created'
 """
 
 # Every visit of a known article moves when it was seen and when it is due again. Only the columns
@@ -179,8 +164,8 @@ UPDATE article_state AS s SET
     last_visited_at = r.visited_at,
     revisit_interval = r.next_interval,
     next_visit_at = r.visited_at + r.next_interval
-FROM load_rounds AS r
-WHERE r.round = $round AND r.known AND s.rowid = r.state_row
+FROM load_round AS r
+WHERE r.known AND s.rowid = r.state_row
 """
 
 # A new version, a deletion or a restoration (the only visits that move these columns).
@@ -193,8 +178,8 @@ UPDATE article_state AS s SET
     published_at = CASE WHEN r.new_version THEN r.published_at ELSE s.published_at END,
     last_changed_at = r.visited_at,
     field_hashes = CASE WHEN r.new_version THEN r.new_hashes ELSE s.field_hashes END
-FROM load_rounds AS r
-WHERE r.round = $round AND r.known AND r.eventful AND s.rowid = r.state_row
+FROM load_round AS r
+WHERE r.known AND r.eventful AND s.rowid = r.state_row
 """
 
 # Raw bodies are stored once: the staged ones (already distinct) minus those an earlier batch stored.
@@ -218,9 +203,6 @@ SELECT $base + pos + 1 AS visit_id, $run_id AS run_id, source, article_id, url, 
 FROM load_visit_rows
 """
 
-# Outcomes of the article visits (the others' outcome is their status), in input order.
-ROUND_OUTCOMES = "SELECT pos, outcome FROM load_rounds ORDER BY pos"
-
 # Article events in input order; the fields each new version changed, in record order. A created
 # article has no change rows; for the others only this batch's change rows are read (visit ids
 # above $base).
@@ -239,5 +221,3 @@ WHERE r.outcome <> 'created' AND r.eventful
 GROUP BY ALL
 ORDER BY pos
 """
-
-DROP_WORK_TABLES = ("DROP TABLE IF EXISTS load_rounds",)
