@@ -5,6 +5,10 @@ How a batch is merged
   runs outside the write lock). Every visit is compared in SQL with `article_state` (the current
   version's content_hash and url); heavy columns (body, blocks, …) are inserted only for rows that
   need a new version, raw bytes only for sha256 values not yet in `raw_pages` (an anti join).
+- SQL decides, Arrow carries: each round's classification is fetched as an Arrow table, and the
+  wide rows (new versions, new raw bodies, visits) are put together in Arrow from the staged
+  tables and inserted with a plain scan, in row-group-sized batches that every thread reads. A
+  join or anti join feeding an insert ran on one thread or left a short row group mid-table.
 - Which fields changed is found by comparing per-field hashes of the new version (computed while
   staging, warehouse.field_hashes) with those kept in `article_state.field_hashes`: no stored text
   is read. Change rows are narrow
