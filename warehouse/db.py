@@ -17,7 +17,8 @@ every core, and a checkpoint rewrites only a table's last, partly filled row gro
 size a 100,000-row load fits in one row group, compressed on one core at commit, and the next batch
 rewrites it whole. Measured with the floor of benchmarks/load.py (100,000 versions, 2 cores): one
 insert 7.2 s at 122,880 rows against 4.4 s at 32,768; two inserts of 50,000, 12.9 s against 4.9 s.
-The size is not stored in the file; any reader reads any size, only writers choose it.
+The size is not stored in the file; any reader reads any size, only writers choose it. Staged
+Arrow tables are cut into record batches of the same size (warehouse.stage), one per thread.
 
 Checkpoints: writers set `checkpoint_threshold` to 1 KB, so every commit checkpoints, and DuckDB
 skips the WAL for a commit that large: a batch is written once, straight to the file, and is
