@@ -27,7 +27,6 @@ NEXT_VISIT_BASE = "SELECT coalesce(max(visit_id), 0) FROM visits"
 CLASSIFY = f"""
 WITH compared AS (
     SELECT b.pos, b.source, b.article_id, b.status, b.visited_at, b.content_hash, b.record_url,
-           b.field_hashes AS staged_hashes,
            s.article_id IS NOT NULL AS known,
            -- the state row's rowid: the updates below find it by one integer, not two strings
            -- (a rowid is stable within the transaction, which is all it is used for)
@@ -77,15 +76,19 @@ SELECT CAST($round AS INTEGER) AS round, d.pos, $base + d.pos + 1 AS visit_id,
                        WHEN d.new_version OR d.restored THEN least(15 * 60, d.band_seconds)
                        ELSE least(coalesce(epoch(d.previous_interval), 15 * 60) * 2, d.band_seconds)
                   END) AS next_interval,
-       -- Field hashes travel only with new versions: the current version's, and the new one's,
-       -- where a record without an address keeps the known url and so its hash.
+       -- The current version's field hashes travel only with new versions. The new record's are
+       -- not read here (the load puts the staged ones beside this result, see NEW_HASHES): only
+       -- the url's, for a record without an address, which keeps the known url and so its hash.
        CASE WHEN d.new_version AND d.known THEN d.kept_hashes END AS previous_hashes,
-       CASE WHEN d.new_version AND d.known AND d.record_url IS NULL
-                THEN list_concat([d.kept_hashes[1]], d.staged_hashes[2:])
-            WHEN d.new_version THEN d.staged_hashes
-       END AS new_hashes
+       CASE WHEN d.new_version AND d.known AND d.record_url IS NULL THEN d.kept_hashes[1] END
+           AS kept_url_hash
 FROM decided_eventful AS d
 """
+
+# A new version's field hashes: the staged ones (`staged_hashes`, put beside the classification by
+# the load), the url's replaced by the known one where the record has no address.
+NEW_HASHES = """CASE WHEN r.kept_url_hash IS NULL THEN r.staged_hashes
+     ELSE list_concat([r.kept_url_hash], r.staged_hashes[2:]) END"""
 
 CLOSE_CURRENT_VERSIONS = """
 UPDATE article_versions AS v SET valid_to = r.visited_at
@@ -113,8 +116,8 @@ WITH compared AS (
     SELECT source, article_id, version, visited_at AS changed_at, visit_id,
            unnest({_FIELD_NAMES}) AS field,
            unnest(previous_hashes) AS old_hash,
-           unnest(new_hashes) AS new_hash
-    FROM load_round
+           unnest({NEW_HASHES}) AS new_hash
+    FROM load_round AS r
     WHERE new_version AND outcome <> 'created'
 ), field_changes AS (
     SELECT source, article_id, version, changed_at, visit_id, field,
@@ -151,7 +154,8 @@ SELECT r.source, r.article_id, r.new_url AS url, false AS deleted, r.version AS 
        r.content_hash AS current_hash, r.published_at, r.visited_at AS first_seen_at,
        r.visited_at AS last_seen_at, r.visited_at AS last_visited_at, r.visited_at AS last_changed_at,
        r.next_interval AS revisit_interval, r.visited_at + r.next_interval AS next_visit_at,
-       r.new_hashes AS field_hashes
+       -- a new article has no known url to keep: its staged hashes are its own
+       r.staged_hashes AS field_hashes
 FROM load_round AS r
 WHERE r.outcome = 'created'
 """
@@ -169,7 +173,7 @@ WHERE r.known AND s.rowid = r.state_row
 """
 
 # A new version, a deletion or a restoration (the only visits that move these columns).
-UPDATE_CHANGED_STATE = """
+UPDATE_CHANGED_STATE = f"""
 UPDATE article_state AS s SET
     url = r.new_url,
     deleted = r.status = 'gone',
@@ -177,7 +181,7 @@ UPDATE article_state AS s SET
     current_hash = CASE WHEN r.new_version THEN r.content_hash ELSE s.current_hash END,
     published_at = CASE WHEN r.new_version THEN r.published_at ELSE s.published_at END,
     last_changed_at = r.visited_at,
-    field_hashes = CASE WHEN r.new_version THEN r.new_hashes ELSE s.field_hashes END
+    field_hashes = CASE WHEN r.new_version THEN {NEW_HASHES} ELSE s.field_hashes END
 FROM load_round AS r
 WHERE r.known AND r.eventful AND s.rowid = r.state_row
 """
