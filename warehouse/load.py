@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -161,7 +160,7 @@ def _load_staged(conn: duckdb.DuckDBPyConnection, run_id: str, staged: StagedBat
         ]
         outcomes = _outcomes(staged, rounds)
         _insert_visits(conn, run_id, base, staged.visits.append_column("outcome", outcomes))
-        result = _collect_result(conn, run_id, base, staged, rounds, outcomes.to_pylist())
+        result = _collect_result(conn, run_id, base, staged, rounds, outcomes)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -199,7 +198,7 @@ def _merge_round(
     this_round = with_staged_hashes(classified.sort_by("pos"), staged.visits)
     conn.register(_ROUND, this_round)
     conn.execute(sql.CLOSE_CURRENT_VERSIONS)
-    new_versions = this_round.filter(this_round.column("new_version"))
+    new_versions = _rows_where(this_round.select(["pos", *_VERSION_KEYS.values()]), this_round["new_version"])
     if new_versions.num_rows:
         conn.register(_NEW_VERSIONS, new_version_rows(staged.versions, new_versions))
         conn.execute(sql.INSERT_VERSIONS)
@@ -210,6 +209,13 @@ def _merge_round(
     conn.execute(sql.UPDATE_VISITED_STATE)
     conn.execute(sql.UPDATE_CHANGED_STATE)
     return this_round
+
+
+def _rows_where(table: pa.Table, mask: pa.ChunkedArray) -> pa.Table:
+    """`table`'s rows where `mask` is true; the table itself when that is every row (a first load)."""
+    if mask.null_count == 0 and pc.all(mask).as_py():
+        return table
+    return table.filter(mask)
 
 
 def with_staged_hashes(classified: pa.Table, staged_visits: pa.Table) -> pa.Table:
@@ -224,6 +230,9 @@ def with_staged_hashes(classified: pa.Table, staged_visits: pa.Table) -> pa.Tabl
         hashes = staged_visits.column("field_hashes").filter(in_round)
     return in_row_groups(classified.append_column("staged_hashes", hashes))
 
+
+# The columns of an event row (sql.CHANGE_EVENTS) as the classification names them, but `fields`.
+_EVENT_COLUMNS = ["pos", "outcome", "deleted_now", "restored", "source", "article_id", "version", "new_url"]
 
 # Where the columns of a new version row come from in a round's classification.
 _VERSION_KEYS = {
@@ -274,22 +283,32 @@ def _insert_visits(conn: duckdb.DuckDBPyConnection, run_id: str, base: int, visi
     conn.execute(sql.INSERT_VISITS, {"base": base, "run_id": run_id})
 
 
+def _event_rows(conn: duckdb.DuckDBPyConnection, base: int, classified: pa.Table) -> pa.Table:
+    """One row per article event of the batch, in input order (see LoadResult.events)."""
+    conn.register(_ROUNDS, classified)
+    changes = conn.sql(sql.CHANGE_EVENTS, params={"base": base}).to_arrow_table()
+    # a created article's event needs no change rows: it is taken from the classification as it is
+    is_created = pc.equal(classified["outcome"], "created")
+    created = _rows_where(classified.select(_EVENT_COLUMNS), is_created)
+    fields_type = changes.schema.field("fields").type
+    created = created.append_column("fields", pa.nulls(created.num_rows, fields_type))
+    created = created.rename_columns(changes.column_names).cast(changes.schema)
+    return pa.concat_tables([created, changes]).sort_by("pos")
+
+
 def _collect_result(
     conn: duckdb.DuckDBPyConnection,
     run_id: str,
     base: int,
     staged: StagedBatch,
     rounds: list[pa.Table],
-    outcomes: list[Outcome],
+    outcomes: pa.ChunkedArray,
 ) -> LoadResult:
-    event_rows = None
-    if rounds:
-        conn.register(_ROUNDS, pa.concat_tables(rounds))
-        event_rows = conn.sql(sql.BATCH_EVENTS, params={"base": base}).to_arrow_table()
+    event_rows = _event_rows(conn, base, pa.concat_tables(rounds)) if rounds else None
     return LoadResult(
         run_id=run_id,
-        outcomes=outcomes,
+        outcomes=outcomes.to_pylist(),
         visit_ids=list(range(base + 1, base + 1 + len(staged))),
-        counts=dict(Counter(outcomes)),
+        counts={entry["values"]: entry["counts"] for entry in pc.value_counts(outcomes).to_pylist()},
         event_rows=event_rows,
     )

@@ -207,15 +207,10 @@ SELECT $base + pos + 1 AS visit_id, $run_id AS run_id, source, article_id, url, 
 FROM load_visit_rows
 """
 
-# Article events in input order; the fields each new version changed, in record order. A created
-# article has no change rows; for the others only this batch's change rows are read (visit ids
-# above $base).
-BATCH_EVENTS = """
-SELECT pos, outcome, deleted_now, restored, source, article_id, version, new_url AS url,
-       []::VARCHAR[] AS fields
-FROM load_rounds
-WHERE outcome = 'created'
-UNION ALL
+# Events of the articles changed, moved, deleted or restored, with the fields each new version
+# changed; only this batch's change rows are read (visit ids above $base). A created article's event
+# needs no change rows: the load takes it from the classification (warehouse.load).
+CHANGE_EVENTS = """
 SELECT r.pos, r.outcome, r.deleted_now, r.restored, r.source, r.article_id, r.version, r.new_url AS url,
        coalesce(list(c.field) FILTER (WHERE c.field IS NOT NULL AND c.field <> 'deleted'), []) AS fields
 FROM load_rounds AS r
@@ -223,5 +218,4 @@ LEFT JOIN (SELECT visit_id, field FROM article_field_changes WHERE visit_id > $b
   ON c.visit_id = r.visit_id
 WHERE r.outcome <> 'created' AND r.eventful
 GROUP BY ALL
-ORDER BY pos
 """
