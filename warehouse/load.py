@@ -74,6 +74,21 @@ _REGISTERED = (_STAGED_VISITS, _STAGED_RAW, _NEW_RAW, _ROUND, _ROUNDS, _NEW_VERS
 _FIELD_ORDER = {name: i for i, name in enumerate(TRACKED_FIELDS)}
 _VERSION_EVENTS: dict[str, EventKind] = {"created": "created", "changed": "changed", "redirected": "moved"}
 
+# Where the columns of a new version row come from in a round's classification.
+_VERSION_KEYS = {
+    "source": "source",
+    "article_id": "article_id",
+    "version": "version",
+    "url": "new_url",
+    "published_at": "published_at",
+    "content_hash": "content_hash",
+    "valid_from": "visited_at",
+    "visit_id": "visit_id",
+}
+
+# The columns of an event row (sql.CHANGE_EVENTS) as the classification names them, but `fields`.
+_EVENT_COLUMNS = ["pos", "outcome", "deleted_now", "restored", "source", "article_id", "version", "new_url"]
+
 
 @dataclass(frozen=True, slots=True)
 class ArticleEvent:
@@ -193,14 +208,15 @@ def _insert_raw_pages(conn: duckdb.DuckDBPyConnection, staged_raw: pa.Table) -> 
 def _merge_round(
     conn: duckdb.DuckDBPyConnection, base: int, round_number: int, staged: StagedBatch
 ) -> pa.Table:
-    """Merge one round and return its classification (sql.CLASSIFY's columns, ordered by pos)."""
+    """Merge one round; return its classification (sql.CLASSIFY's columns and the staged field
+    hashes, ordered by pos)."""
     classified = conn.sql(sql.CLASSIFY, params={"base": base, "round": round_number}).to_arrow_table()
-    this_round = with_staged_hashes(classified.sort_by("pos"), staged.visits)
+    this_round = _with_staged_hashes(classified.sort_by("pos"), staged.visits)
     conn.register(_ROUND, this_round)
     conn.execute(sql.CLOSE_CURRENT_VERSIONS)
     new_versions = _rows_where(this_round.select(["pos", *_VERSION_KEYS.values()]), this_round["new_version"])
     if new_versions.num_rows:
-        conn.register(_NEW_VERSIONS, new_version_rows(staged.versions, new_versions))
+        conn.register(_NEW_VERSIONS, _new_version_rows(staged.versions, new_versions))
         conn.execute(sql.INSERT_VERSIONS)
     known_eventful = pc.and_(this_round.column("eventful"), this_round.column("known"))
     if pc.any(known_eventful).as_py():
@@ -218,7 +234,7 @@ def _rows_where(table: pa.Table, mask: pa.ChunkedArray) -> pa.Table:
     return table.filter(mask)
 
 
-def with_staged_hashes(classified: pa.Table, staged_visits: pa.Table) -> pa.Table:
+def _with_staged_hashes(classified: pa.Table, staged_visits: pa.Table) -> pa.Table:
     """A round's classification (ordered by pos) with each visit's staged field hashes beside it,
     in row-group-sized batches. The hashes are not carried through the comparison's join, where
     their lists cost a fifth of its time; staged visits are ordered by pos too."""
@@ -231,23 +247,7 @@ def with_staged_hashes(classified: pa.Table, staged_visits: pa.Table) -> pa.Tabl
     return in_row_groups(classified.append_column("staged_hashes", hashes))
 
 
-# The columns of an event row (sql.CHANGE_EVENTS) as the classification names them, but `fields`.
-_EVENT_COLUMNS = ["pos", "outcome", "deleted_now", "restored", "source", "article_id", "version", "new_url"]
-
-# Where the columns of a new version row come from in a round's classification.
-_VERSION_KEYS = {
-    "source": "source",
-    "article_id": "article_id",
-    "version": "version",
-    "url": "new_url",
-    "published_at": "published_at",
-    "content_hash": "content_hash",
-    "valid_from": "visited_at",
-    "visit_id": "visit_id",
-}
-
-
-def new_version_rows(staged_versions: pa.Table, new_versions: pa.Table) -> pa.Table:
+def _new_version_rows(staged_versions: pa.Table, new_versions: pa.Table) -> pa.Table:
     """The rows to insert into article_versions, in row-group-sized batches: the staged record
     columns of the positions in `new_versions` (a round's classified rows that make a version)
     beside their visit-side columns. Both tables are ordered by pos. When every staged version is

@@ -22,8 +22,8 @@ NEXT_VISIT_BASE = "SELECT coalesce(max(visit_id), 0) FROM visits"
 # One round: each article at most once (the staged `occurrence`), compared with its state as left by
 # the previous round. The result is fetched as Arrow and registered as `load_round`: fetching it
 # costs less than writing a temp table, and the load reads outcomes, new version keys and events
-# from it without another query. The load orders it by pos (in Arrow, ~3x quicker than ORDER BY
-# here): the state updates then visit rows in their order, which halves the checkpoint's work.
+# from it without another query. The load orders it by pos, in Arrow (~3x quicker than an ORDER BY
+# here); left in join order, a revisit of 100,000 articles measured 0.25 s at commit instead of 0.10.
 CLASSIFY = f"""
 WITH compared AS (
     SELECT b.pos, b.source, b.article_id, b.status, b.visited_at, b.content_hash, b.record_url,
@@ -59,7 +59,7 @@ WITH compared AS (
 ), decided_eventful AS (
     SELECT *, new_version OR deleted_now OR restored AS eventful FROM decided
 )
-SELECT CAST($round AS INTEGER) AS round, d.pos, $base + d.pos + 1 AS visit_id,
+SELECT d.pos, $base + d.pos + 1 AS visit_id,
        -- what only a new version, a deletion or a restoration needs is kept for those rows alone:
        -- most visits of a revisit change nothing, and a narrower working set is quicker to write
        CASE WHEN d.eventful THEN d.source END AS source,
