@@ -271,6 +271,8 @@ def _outcomes(staged: StagedBatch, rounds: list[pa.Table]) -> pa.ChunkedArray:
     statuses = staged.visits.column("status")
     if not rounds:
         return statuses
+    if len(rounds) == 1 and rounds[0].num_rows == staged.visits.num_rows:
+        return rounds[0].column("outcome")  # every visit is an article visit, in pos order
     classified = pa.concat_tables([r.select(["pos", "outcome"]) for r in rounds])
     # each visit's row in `classified` (a visit is in at most one round), null for the others
     rows = pc.index_in(staged.visits.column("pos"), value_set=classified.column("pos"))
