@@ -68,7 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "query": run_query,
         "history": run_history,
     }[args.command]
-    return handler(args)
+    from flows.prefect_api import PrefectApiError
+
+    try:
+        return handler(args)
+    except PrefectApiError as error:
+        print(f"kazinform: {error}", file=sys.stderr)
+        return 2
 
 
 def run_ingest(args: argparse.Namespace) -> int:

@@ -2,9 +2,10 @@
 
 Order: PREFECT_API_URL when set; else a local server this package started earlier (its address is
 kept in PREFECT_HOME); else start one with `prefect server start --background` on 127.0.0.1 and keep
-it for the next command. Measured on 2 cores: Prefect's ephemeral mode costs 14–25 s per command (a
-temporary server is started and torn down on every run), a kept local server 9–20 s once, then ~1 s
-per flow.
+it for the next command. A kept server that died leaves a stale pid file, which is cleared first.
+
+Measured on 2 cores: Prefect's ephemeral mode costs 14–25 s per command (a temporary server is
+started and torn down on every run), a kept local server 9–20 s once, then ~1 s per flow.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from pathlib import Path
 
 DEFAULT_PORT = 4200
 STATE_FILE_NAME = "kazinform-server.json"
+# Where `prefect server start --background` records its process, in PREFECT_HOME.
+SERVER_PID_FILE_NAME = "server.pid"
 HEALTH_TIMEOUT_S = 60.0
+
+
+class PrefectApiError(RuntimeError):
+    """No Prefect API can be reached or started; the message says why and what to do."""
 
 
 def _prefect_home() -> Path:
@@ -59,8 +66,46 @@ def stop_local_server() -> None:
     )
 
 
+def _process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but someone else's
+        return True
+    return True
+
+
+def recorded_server_pid() -> int | None:
+    """The pid of PREFECT_HOME's background server as Prefect recorded it, if a record exists."""
+    pid_file = _prefect_home() / SERVER_PID_FILE_NAME
+    try:
+        return int(pid_file.read_text().strip())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return -1  # unreadable: treated as a server that is gone
+
+
+def clear_stale_server_record() -> None:
+    """A background server that died (killed, machine restarted) leaves its pid file behind, and
+    `prefect server start --background` then refuses to start ("already running"). `prefect
+    server stop` removes the record of a process that no longer exists; a live one is left alone."""
+    pid = recorded_server_pid()
+    if pid is not None and (pid <= 0 or not _process_is_alive(pid)):
+        stop_local_server()
+
+
 def start_local_server(port: int | None = None) -> str:
     """Start `prefect server start --background` on 127.0.0.1 and wait until it answers."""
+    clear_stale_server_record()
+    running = recorded_server_pid()
+    if running is not None:
+        raise PrefectApiError(
+            f"a Prefect server started from {_prefect_home()} is already running (pid {running}) but "
+            "does not answer at a known address: set PREFECT_API_URL to its API, or stop it with "
+            "`prefect server stop`"
+        )
     if port is None:
         port = DEFAULT_PORT if _port_is_free(DEFAULT_PORT) else free_port()
     api_url = f"http://127.0.0.1:{port}/api"
@@ -78,7 +123,9 @@ def start_local_server(port: int | None = None) -> str:
         if is_healthy(api_url):
             return api_url
         time.sleep(0.5)
-    raise RuntimeError(f"the Prefect server on {api_url} did not become healthy in {HEALTH_TIMEOUT_S:.0f} s")
+    raise PrefectApiError(
+        f"the Prefect server on {api_url} did not become healthy in {HEALTH_TIMEOUT_S:.0f} s"
+    )
 
 
 def ensure_prefect_api(log=print) -> str:
