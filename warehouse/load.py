@@ -198,10 +198,7 @@ def _insert_raw_pages(conn: duckdb.DuckDBPyConnection, staged_raw: pa.Table) -> 
     new_shas = conn.sql(sql.NEW_RAW_SHAS).to_arrow_table().column("raw_sha256")
     if len(new_shas) == 0:
         return
-    new_raw = staged_raw
-    if len(new_shas) < staged_raw.num_rows:
-        new_raw = staged_raw.filter(pc.is_in(staged_raw.column("raw_sha256"), value_set=new_shas))
-    conn.register(_NEW_RAW, new_raw)
+    conn.register(_NEW_RAW, _rows_at(staged_raw, "raw_sha256", new_shas))
     conn.execute(sql.INSERT_RAW_PAGES)
 
 
@@ -234,31 +231,29 @@ def _rows_where(table: pa.Table, mask: pa.ChunkedArray) -> pa.Table:
     return table.filter(mask)
 
 
+def _rows_at(table: pa.Table, key: str, values: pa.ChunkedArray) -> pa.Table:
+    """`table`'s rows whose `key` is among `values`, in the table's order. `values` are distinct
+    keys of the table, so as many values as rows means every row: the table itself (a first load).
+    A filter works chunk by chunk, where `take` on a chunked table first concatenates every chunk
+    (~1 s for 100,000 bodies)."""
+    if len(values) == table.num_rows:
+        return table
+    return table.filter(pc.is_in(table.column(key), value_set=values))
+
+
 def _with_staged_hashes(classified: pa.Table, staged_visits: pa.Table) -> pa.Table:
     """A round's classification (ordered by pos) with each visit's staged field hashes beside it,
     in row-group-sized batches. The hashes are not carried through the comparison's join, where
     their lists cost a fifth of its time; staged visits are ordered by pos too."""
-    positions = classified.column("pos")
-    if classified.num_rows == staged_visits.num_rows:  # every visit is in this round: same order
-        hashes = staged_visits.column("field_hashes")
-    else:
-        in_round = pc.is_in(staged_visits.column("pos"), value_set=positions)
-        hashes = staged_visits.column("field_hashes").filter(in_round)
-    return in_row_groups(classified.append_column("staged_hashes", hashes))
+    hashes = _rows_at(staged_visits.select(["pos", "field_hashes"]), "pos", classified.column("pos"))
+    return in_row_groups(classified.append_column("staged_hashes", hashes.column("field_hashes")))
 
 
 def _new_version_rows(staged_versions: pa.Table, new_versions: pa.Table) -> pa.Table:
     """The rows to insert into article_versions, in row-group-sized batches: the staged record
     columns of the positions in `new_versions` (a round's classified rows that make a version)
-    beside their visit-side columns. Both tables are ordered by pos. When every staged version is
-    new (a first load) the staged table is used as it is."""
-    positions = new_versions.column("pos")
-    if new_versions.num_rows == staged_versions.num_rows and positions.equals(staged_versions.column("pos")):
-        records = staged_versions
-    else:
-        # Both are ordered by pos, so a filter lines them up. A filter works chunk by chunk, where
-        # `take` on a chunked table first concatenates every chunk (~1 s for 100,000 bodies).
-        records = staged_versions.filter(pc.is_in(staged_versions.column("pos"), value_set=positions))
+    beside their visit-side columns. Both tables are ordered by pos, so the rows line up."""
+    records = _rows_at(staged_versions, "pos", new_versions.column("pos"))
     rows = records.drop_columns(["pos"])
     for name, column in _VERSION_KEYS.items():
         rows = rows.append_column(name, new_versions.column(column))
