@@ -77,10 +77,13 @@ def resolve_warehouse_path(cli_value: str | None) -> Path:
     return Path(chosen).expanduser()
 
 
-def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """Readers open the file directly; writers attach it with the warehouse's row group size."""
+def _connect(
+    path: Path, *, read_only: bool, config: dict[str, object] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Readers open the file directly (with `config`, DuckDB settings applied before anything runs);
+    writers attach it with the warehouse's row group size."""
     if read_only:
-        return duckdb.connect(str(path), read_only=True)
+        return duckdb.connect(str(path), read_only=True, config=config or {})
     conn = duckdb.connect()
     try:
         quoted = str(path).replace("'", "''")
@@ -99,13 +102,15 @@ def _is_lock_conflict(exc: duckdb.Error) -> bool:
     return isinstance(exc, duckdb.ResourceInUseException)
 
 
-def _connect_waiting(path: Path, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+def _connect_waiting(
+    path: Path, *, read_only: bool, timeout: float, config: dict[str, object] | None = None
+) -> duckdb.DuckDBPyConnection:
     """Connect, retrying with exponential backoff while another connection holds the file's lock."""
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
         try:
-            return _connect(path, read_only=read_only)
+            return _connect(path, read_only=read_only, config=config)
         except duckdb.Error as exc:
             if not _is_lock_conflict(exc):
                 raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
@@ -142,15 +147,16 @@ def open_writer(
 
 @contextmanager
 def open_reader(
-    path: Path | str, *, timeout: float = LOCK_TIMEOUT_SECONDS
+    path: Path | str, *, timeout: float = LOCK_TIMEOUT_SECONDS, config: dict[str, object] | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection; waits for a writer in another process to let go of the file."""
+    """A read-only connection; waits for a writer in another process to let go of the file.
+    `config` is passed to `duckdb.connect` (settings that must hold from the first statement)."""
     path = Path(path)
     if not path.exists():
         raise WarehouseNotFoundError(
             f"no warehouse at {path}: run `kazinform ingest` first, or pass --warehouse / ${WAREHOUSE_ENV}"
         )
-    conn = _connect_waiting(path, read_only=True, timeout=timeout)
+    conn = _connect_waiting(path, read_only=True, timeout=timeout, config=config)
     try:
         for statement in READER_SETTINGS:
             conn.execute(statement)
