@@ -13,8 +13,10 @@ from collections.abc import Collection
 from pathlib import Path
 
 from parsers.decode import decode_input
+from parsers.html_shape import check_html_shape
 from parsers.ids import article_id_from_path, article_id_from_url
 from parsers.kazinform import PARSER_NAME, extract_fields
+from parsers.limits import InputTooLargeError, read_capped
 from parsers.page import Page
 from parsers.record import ArticleRecord, ParseError
 from parsers.text_copy import parse_text_copy
@@ -26,6 +28,7 @@ def parse_html(
     html: str, *, locator: str, url: str | None = None, source: str = "kazinform"
 ) -> ArticleRecord:
     """A decoded Kazinform HTML page → record."""
+    check_html_shape(html, locator)  # before the tree is built: that is where deep nesting costs
     page = Page.from_html(html, url)
     fields, layout = extract_fields(page)
     has_body = bool(fields["body"])
@@ -88,24 +91,32 @@ def parse_bytes(
     the source of the article id); `known_tags` are multi-word tags seen before, used to split a
     text copy's run-together tags line.
     """
-    text, kind = decode_input(raw, locator)
     try:
+        text, kind = decode_input(raw, locator)
         if kind == "html":
             return parse_html(text, locator=locator, url=url, source=source)
         return parse_text_copy(text, locator=locator, url=url, source=source, known_tags=known_tags)
-    except ParseError:
+    except ParseError as error:
+        if error.source_name is None:  # raised deep in a parser that does not know the locator
+            raise ParseError(error.reason, source_name=locator) from None
         raise
     except Exception as error:
         # A page no rule foresaw must not stop a run: it becomes a parse error whose reason names the
         # failure, and the raw bytes kept by the warehouse can be parsed again once it is fixed.
+        # That includes RecursionError and MemoryError. Catching MemoryError is right here because
+        # every input is bounded (parsers.limits): running out of memory on one bounded input means
+        # this input was hostile, not that the process is broken; what it allocated is freed once
+        # the exception is dropped, and the next input parses as usual.
         reason = f"parser failure on this input ({type(error).__name__}: {error})"
         raise ParseError(reason, source_name=locator) from error
 
 
 def parse_file(path: str | Path, url: str | None = None, known_tags: Collection[str] = ()) -> ArticleRecord:
-    """Read and parse one file (.txt, .html, .htm, .html.gz)."""
+    """Read and parse one file (.txt, .html, .htm, .html.gz); a file over MAX_INPUT_BYTES is not read."""
     try:
-        raw = Path(path).read_bytes()
+        raw = read_capped(Path(path))
+    except InputTooLargeError as error:
+        raise ParseError(str(error), source_name=str(path)) from None
     except OSError as error:
         raise ParseError(f"cannot read file ({error.strerror})", source_name=str(path)) from None
     return parse_bytes(raw, locator=str(path), url=url, known_tags=known_tags)

@@ -3,7 +3,8 @@
 One walk over the container's subtree. Left out: scripts, styles, embeds, forms and every
 element whose class or id names boilerplate (ads, share, read-also, related, tags, author…),
 plus paragraphs that are "read also" links or photo credits (a credit is attached to the image
-block above it instead).
+block above it instead). A body of more than MAX_BLOCKS blocks is a ParseError: the walk stops
+there, so a hostile page costs at most that many blocks.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborNode
 
-from parsers.record import Block, normalize_text
+from parsers.limits import MAX_BLOCKS
+from parsers.record import Block, ParseError, normalize_text
 from parsers.text import PHOTO_CREDIT, READ_ALSO, looks_like_heading
 
 _SKIP_TAGS = frozenset(
@@ -84,9 +86,15 @@ def _credit_text(text: str) -> str | None:
     return (line["credit"].strip() if line else text) or None
 
 
+# Characters of a class or id value read for noise words: real values are a few dozen characters,
+# and the regex costs ~0.1 s a megabyte on a hostile one.
+_MARKER_CHARS = 1_000
+
+
 def is_noise(node: LexborNode) -> bool:
     attributes = node.attributes
-    marker = f"{attributes.get('class') or ''} {attributes.get('id') or ''}"
+    class_value, id_value = attributes.get("class") or "", attributes.get("id") or ""
+    marker = f"{class_value[:_MARKER_CHARS]} {id_value[:_MARKER_CHARS]}"
     return len(marker) > 1 and NOISE_CLASS.search(marker) is not None
 
 
@@ -139,7 +147,12 @@ class _BlockCollector:
             return
         if kind == "paragraph" and node is not None and self._is_bold_heading(node, text):
             kind = "heading"
-        self.blocks.append(Block(kind=kind, text=text))  # type: ignore[arg-type]
+        self.append(Block(kind=kind, text=text))  # type: ignore[arg-type]
+
+    def append(self, block: Block) -> None:
+        if len(self.blocks) >= MAX_BLOCKS:
+            raise ParseError(f"article body has more than {MAX_BLOCKS:,} blocks")
+        self.blocks.append(block)
 
     @staticmethod
     def _is_bold_heading(node: LexborNode, text: str) -> bool:
@@ -149,10 +162,18 @@ class _BlockCollector:
     def add_image(self, node: LexborNode) -> None:
         block = image_block(node, self.page_url)
         if block is not None:
-            self.blocks.append(block)
+            self.append(block)
 
     def walk(self, container: LexborNode) -> None:
-        for child in container.iter(include_text=True):
+        """Every child in reading order; containers are entered through a stack, not by recursion, so
+        no nesting depth can exhaust Python's call stack."""
+        pending_children = [container.iter(include_text=True)]
+        while pending_children:
+            child = next(pending_children[-1], None)
+            if child is None:
+                pending_children.pop()
+                self.flush()  # a container's text ends at its end
+                continue
             tag = child.tag
             if tag == "-text":
                 self.pending.append(child.text(deep=False))
@@ -168,15 +189,15 @@ class _BlockCollector:
                 self.add_image(child)
             else:
                 self.flush()
-                self.block(child, tag)
-        self.flush()
+                if self.block(child, tag):
+                    pending_children.append(child.iter(include_text=True))
 
-    def block(self, node: LexborNode, tag: str) -> None:
+    def block(self, node: LexborNode, tag: str) -> bool:
+        """Add the blocks a block-level element makes; True when its children are to be walked."""
         if tag == "p":
             if node.css_first("img") is not None:
-                self.walk(node)  # a picture wrapped in a paragraph
-            else:
-                self.add_text("paragraph", node.text(deep=True), node)
+                return True  # a picture wrapped in a paragraph
+            self.add_text("paragraph", node.text(deep=True), node)
         elif tag in _HEADINGS:
             self.add_text("heading", node.text(deep=True))
         elif tag in ("ul", "ol"):
@@ -193,7 +214,8 @@ class _BlockCollector:
             for row in node.css("tr"):
                 self.add_text("paragraph", row.text(deep=True, separator=" | "))
         else:
-            self.walk(node)
+            return True
+        return False
 
 
 def extract_blocks(container: LexborNode, page_url: str | None) -> list[Block]:

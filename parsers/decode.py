@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import io
 import re
 import zlib
 from typing import Literal
 
+from parsers.limits import MAX_INPUT_BYTES
 from parsers.record import ParseError
 
 InputKind = Literal["html", "text"]
@@ -36,10 +38,19 @@ _CONTROL_BYTES = bytes(range(0, 9)) + bytes(range(14, 32))
 
 
 def _decompress(raw: bytes, locator: str) -> bytes:
+    """Unpack gzip data (every member) as a stream that stops one byte past MAX_INPUT_BYTES.
+
+    GzipFile.read(n) inflates in bounded steps, so a bomb (1 GB from 5 MB) costs at most the cap in
+    memory and the time to inflate the cap, never its whole unpacked size.
+    """
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            unpacked = stream.read(MAX_INPUT_BYTES + 1)
     except (OSError, EOFError, zlib.error) as error:
         raise ParseError(f"corrupt or truncated gzip data ({error})", source_name=locator) from None
+    if len(unpacked) > MAX_INPUT_BYTES:
+        raise ParseError(f"gzip data unpacks to more than {MAX_INPUT_BYTES:,} bytes", source_name=locator)
+    return unpacked
 
 
 def _is_binary(head: bytes) -> bool:
@@ -62,7 +73,11 @@ def declared_charset(raw: bytes) -> str | None:
 
 
 def decode_input(raw: bytes, locator: str) -> tuple[str, InputKind]:
-    """Bytes → (text, 'html' | 'text'); ParseError for empty, binary or undecodable input."""
+    """Bytes → (text, 'html' | 'text'); ParseError for empty, oversized, binary or undecodable input."""
+    if len(raw) > MAX_INPUT_BYTES:
+        raise ParseError(
+            f"input is {len(raw):,} bytes, more than the {MAX_INPUT_BYTES:,}-byte limit", source_name=locator
+        )
     if raw.startswith(_GZIP_MAGIC):
         raw = _decompress(raw, locator)
     if not raw.strip():

@@ -25,9 +25,10 @@ from typing import Any, ClassVar
 from parsers.base import BaseParser, attribute
 from parsers.blocks import extract_blocks, image_block
 from parsers.dates import parse_iso_date, parse_page_date
+from parsers.limits import MAX_BLOCKS, MAX_TEXT_LINES
 from parsers.metadata import edition_language, ld_authors, ld_keywords, ld_text, strip_site_suffix
 from parsers.page import Page
-from parsers.record import Block, normalize_text
+from parsers.record import Block, ParseError, normalize_text
 from parsers.text import AUTHOR_LABELS, TAG_LABELS, body_text, dedupe, detect_language
 
 # Selectors that hold on either generation and on pages of a layout not seen yet.
@@ -120,8 +121,13 @@ class _KazinformLayout(BaseParser):
         has_text = any(b.kind != "image" for b in blocks)
         if not has_text and isinstance(raw_body, str) and not self.page.truncated:
             # Markup gave no text: JSON-LD articleBody, one paragraph per line, as the last resort.
-            paragraphs = (normalize_text(line) for line in raw_body.splitlines())
-            blocks = [*blocks, *(Block("paragraph", text) for text in paragraphs if text)]
+            lines = raw_body.splitlines()
+            if len(lines) > MAX_TEXT_LINES:
+                raise ParseError(f"JSON-LD articleBody has more than {MAX_TEXT_LINES:,} lines")
+            paragraphs = (normalize_text(line) for line in lines)
+            blocks = [*blocks, *(Block("paragraph", text) for text in paragraphs if text)][: MAX_BLOCKS + 1]
+            if len(blocks) > MAX_BLOCKS:
+                raise ParseError(f"article body has more than {MAX_BLOCKS:,} blocks")
         return blocks
 
     def _main_image(self) -> Block | None:

@@ -50,8 +50,10 @@ def _news_article(tree: LexborHTMLParser) -> dict[str, Any]:
     for script in tree.css('script[type="application/ld+json"]'):
         try:
             data = json.loads(script.text(deep=True))
-        except ValueError:
-            continue  # broken JSON-LD is common; the visible markup still carries the article
+        except (ValueError, RecursionError):
+            # Broken JSON-LD is common (and JSON nested thousands deep exhausts the decoder's
+            # stack); the visible markup still carries the article.
+            continue
         articles = _article_objects(data)
         if articles:
             return articles[0]

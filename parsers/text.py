@@ -25,8 +25,16 @@ _FINAL_PUNCTUATION = tuple('.!?:;…,»"”)')
 HEADING_MAX_CHARS = 90
 
 
+# Characters the language guess reads: a few pages of text settle the script, and the per-character
+# loop below would cost ~0.7 s on a 5 MB body.
+LANGUAGE_SAMPLE_CHARS = 20_000
+
+
 def detect_language(text: str) -> str | None:
-    """Guess by script: Han → zh; Cyrillic with Kazakh-only letters → kk, other Cyrillic → ru; Latin → en."""
+    """Guess by script: Han → zh; Cyrillic with Kazakh-only letters → kk, other Cyrillic → ru; Latin → en.
+
+    Only the first LANGUAGE_SAMPLE_CHARS characters are read."""
+    text = text[:LANGUAGE_SAMPLE_CHARS]
     cyrillic = latin = kazakh = 0
     for char in text:
         if "\u0400" <= char <= "\u04ff":

@@ -25,6 +25,7 @@ from collections.abc import Collection
 
 from parsers.dates import parse_page_date
 from parsers.ids import article_id_from_path, article_id_from_url
+from parsers.limits import MAX_BLOCKS, MAX_TAG_WORDS, MAX_TEXT_LINES
 from parsers.record import ArticleRecord, Block, ParseError, normalize_text
 from parsers.tags import split_tags_line
 from parsers.text import (
@@ -111,7 +112,13 @@ def parse_text_copy(
     known_tags: Collection[str] = (),
 ) -> ArticleRecord:
     """A decoded text copy → record; ParseError when it has no date line or no title."""
-    lines = [normalize_text(line) for line in text.splitlines()]
+    raw_lines = text.splitlines()
+    if len(raw_lines) > MAX_TEXT_LINES:
+        raise ParseError(
+            f"text copy has {len(raw_lines):,} lines, more than the {MAX_TEXT_LINES:,}-line limit",
+            source_name=locator,
+        )
+    lines = [normalize_text(line) for line in raw_lines]
     lines = [line for line in lines if line]
     if not lines:
         raise ParseError("empty text copy (only whitespace)", source_name=locator)
@@ -135,7 +142,13 @@ def parse_text_copy(
     if rest and not photo_first and not rest[0].startswith(_BULLETS) and not looks_like_heading(rest[0]):
         lead, rest = rest[0], rest[1:]
     blocks, caption, credit = _body_blocks(rest)
+    if len(blocks) > MAX_BLOCKS:
+        raise ParseError(f"article body has more than {MAX_BLOCKS:,} blocks", source_name=locator)
     body = body_text(blocks)
+    tag_words = tags_line.count(" ") + 1 if tags_line else 0
+    if tag_words > MAX_TAG_WORDS:
+        limit = f"more than the {MAX_TAG_WORDS:,}-word limit"
+        raise ParseError(f"tags line has {tag_words:,} words, {limit}", source_name=locator)
     tags = split_tags_line(tags_line, known_tags) if tags_line else []
     return ArticleRecord(
         source=source,
