@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.batching import LoadBuffer
 from flows.progress import progress_bar
-from flows.read import batched, expand_inputs, read_visits
+from flows.read import batched, expand_inputs, read_visits, unreadable_visits
 from flows.summary import RunSummary
 from flows.tasks import current_run_id, load_visits
 from warehouse.db import open_reader
@@ -41,10 +41,14 @@ def ingest_files(inputs: list[str], warehouse_path: str, batch_size: int = DEFAU
     started = time.monotonic()
     run_id = current_run_id()
     summary = RunSummary(run_id=run_id, title="Ingest of files")
-    files, summary.unmatched_inputs = expand_inputs(inputs)
+    files, problems, summary.unmatched_inputs = expand_inputs(inputs)
     path = Path(warehouse_path)
     tags_seen = tags_known_to(path)
     buffer = LoadBuffer()
+    # Inputs that cannot be read (missing, a link loop, a dangling link, no permission) are visits
+    # of their own, `failed` with the reason, loaded with the rest.
+    for ready in buffer.add(unreadable_visits(problems)):
+        summary.add(ready, load_visits(path, run_id, ready))
     with progress_bar(len(files), "ingest") as advance:
         for batch in batched(files, batch_size):
             for ready in buffer.add(read_and_parse_files(batch, tags_seen)):

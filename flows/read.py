@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import glob
+import os
+import stat
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from parsers.api import parse_bytes
+from parsers.limits import InputTooLargeError, read_capped
 from parsers.record import ParseError
 from warehouse.visit import VisitInput
 
@@ -16,32 +20,131 @@ T = TypeVar("T")
 INPUT_SUFFIXES: tuple[str, ...] = (".txt", ".html", ".htm", ".html.gz")
 
 
-def is_input_file(path: Path) -> bool:
+class ExpandedInputs(NamedTuple):
+    files: list[Path]  # to read, in a stable order
+    problems: list[tuple[Path, str]]  # inputs that cannot be read, with the reason in words
+    unmatched: list[str]  # glob patterns that matched nothing (a summary line, not a visit)
+
+
+def has_input_name(path: Path) -> bool:
     name = path.name.lower()
-    return path.is_file() and any(name.endswith(suffix) for suffix in INPUT_SUFFIXES)
+    return any(name.endswith(suffix) for suffix in INPUT_SUFFIXES)
 
 
-def expand_inputs(patterns: Iterable[str]) -> tuple[list[Path], list[str]]:
-    """Files to read, in a stable order, and the patterns that matched nothing (reported, not fatal)."""
-    files: dict[Path, None] = {}
+def describe_os_error(path: Path, error: OSError) -> str:
+    """Why `path` cannot be used, in words ('dangling symbolic link to x', 'permission denied')."""
+    if error.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if error.errno == errno.ENOENT and path.is_symlink():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return f"dangling symbolic link (its target {target} does not exist)"
+    if error.errno == errno.ENOENT:
+        return "no such file or directory"
+    return (error.strerror or str(error)).lower()
+
+
+_LOOP_BACK = "symbolic link loop (it leads back to a directory above it)"
+
+
+class _Collector:
+    """Files and problems found so far; a directory is walked once however many links lead to it."""
+
+    def __init__(self) -> None:
+        self.files: dict[Path, None] = {}
+        self.problems: dict[Path, str] = {}
+        self.walked: set[tuple[int, int]] = set()
+
+    def add_given(self, path: Path) -> None:
+        """A path named on the command line (or matched by a glob): a file is read whatever it is."""
+        try:
+            status = path.stat()
+        except OSError as error:
+            self.problems.setdefault(path, describe_os_error(path, error))
+            return
+        if stat.S_ISDIR(status.st_mode):
+            self.walk(path, (status.st_dev, status.st_ino))
+        elif not stat.S_ISREG(status.st_mode):
+            self.problems.setdefault(path, "not a regular file")
+        elif has_input_name(path):
+            self.files.setdefault(path, None)
+        else:
+            self.problems.setdefault(path, f"not an input file (names end in {', '.join(INPUT_SUFFIXES)})")
+
+    def walk(self, top: Path, top_id: tuple[int, int]) -> None:
+        """Input files under `top`, symlinks followed; a link back to a directory above it is a loop.
+
+        Iterative, so neither a deep tree nor a loop can exhaust the stack; every directory is
+        entered once (by its device and inode), so no loop of links is followed forever.
+        """
+        if top_id in self.walked:
+            return
+        self.walked.add(top_id)
+        found: list[Path] = []
+        pending: list[tuple[Path, frozenset[tuple[int, int]]]] = [(top, frozenset({top_id}))]
+        while pending:
+            directory, ancestors = pending.pop()
+            try:
+                with os.scandir(directory) as listing:
+                    entries = sorted(listing, key=lambda entry: entry.name)
+            except OSError as error:
+                self.problems.setdefault(
+                    directory, f"cannot list directory: {describe_os_error(directory, error)}"
+                )
+                continue
+            for entry in entries:
+                path = Path(entry.path)
+                try:
+                    status = entry.stat()  # follows symlinks
+                except OSError as error:
+                    # A broken link could have been an input or a directory of inputs: say so.
+                    if entry.is_symlink() or has_input_name(path):
+                        self.problems.setdefault(path, describe_os_error(path, error))
+                    continue
+                if stat.S_ISDIR(status.st_mode):
+                    key = (status.st_dev, status.st_ino)
+                    if key in ancestors:
+                        self.problems.setdefault(
+                            path, "symbolic link loop (it leads back to a directory above it)"
+                        )
+                    elif key not in self.walked:
+                        self.walked.add(key)
+                        pending.append((path, ancestors | {key}))
+                elif has_input_name(path):
+                    if stat.S_ISREG(status.st_mode):
+                        found.append(path)
+                    else:
+                        self.problems.setdefault(path, "not a regular file")
+        for path in sorted(found):
+            self.files.setdefault(path, None)
+
+
+def expand_inputs(patterns: Iterable[str]) -> ExpandedInputs:
+    """Files to read, inputs that cannot be read (each becomes a `failed` visit), and glob patterns
+    that matched nothing."""
+    collector = _Collector()
     unmatched: list[str] = []
     for pattern in patterns:
-        matches = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))] or [Path(pattern)]
-        found = False
-        for match in matches:
-            for candidate in _walk(match):
-                files.setdefault(candidate, None)
-                found = True
-        if not found:
+        if not glob.has_magic(pattern):
+            collector.add_given(Path(pattern))
+            continue
+        # What a glob matches beside inputs (notes, images) is skipped as in a directory.
+        matches = [Path(match) for match in sorted(glob.glob(pattern, recursive=True))]
+        matches = [path for path in matches if path.is_dir() or has_input_name(path) or path.is_symlink()]
+        for path in matches:
+            collector.add_given(path)
+        if not matches:
             unmatched.append(pattern)
-    return list(files), unmatched
+    return ExpandedInputs(list(collector.files), list(collector.problems.items()), unmatched)
 
 
-def _walk(path: Path) -> Iterator[Path]:
-    if path.is_dir():
-        yield from (p for p in sorted(path.rglob("*")) if is_input_file(p))
-    elif is_input_file(path):
-        yield path
+def unreadable_visits(problems: list[tuple[Path, str]], source: str = "kazinform") -> list[VisitInput]:
+    """One `failed` visit per input that could not be read, located by its path."""
+    return [
+        VisitInput(source, str(path), datetime.now(UTC), "failed", error=reason) for path, reason in problems
+    ]
 
 
 def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
@@ -58,9 +161,13 @@ def read_visits(
         locator = str(path)
         visited_at = datetime.now(UTC)
         try:
-            raw = path.read_bytes()
+            raw = read_capped(path)  # a file over the size cap is refused unread
+        except InputTooLargeError as error:
+            visits.append(VisitInput(source, locator, visited_at, "failed", error=str(error)))
+            continue
         except OSError as error:
-            visits.append(VisitInput(source, locator, visited_at, "failed", error=f"cannot read: {error}"))
+            reason = f"cannot read file: {describe_os_error(path, error)}"
+            visits.append(VisitInput(source, locator, visited_at, "failed", error=reason))
             continue
         try:
             record = parse_bytes(raw, locator=locator, source=source, known_tags=known_tags)
