@@ -41,6 +41,11 @@ class RunSummary:
         lines += [f"  {outcome:<13} {count}" for outcome, count in sorted(self.counts.items())]
         lines.append(f"  bytes read    {self.bytes_read}")
         lines += [f"  {line}" for line in self.extra_lines()]
+        if self.counts.get("pending"):
+            lines.append(
+                f"  kept for the next run: {self.counts['pending']} visits as load packages (the warehouse "
+                "stayed locked); the next run that writes loads them first"
+            )
         for pattern in self.unmatched_inputs:
             lines.append(f"  no input matched: {pattern}")
         if self.failures:

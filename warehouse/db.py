@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,7 +41,14 @@ from warehouse.migrate import apply_migrations
 
 DEFAULT_WAREHOUSE = "warehouse.duckdb"
 WAREHOUSE_ENV = "KAZINFORM_WAREHOUSE"
+# Readers (queries, the crawl's plan) wait this long for a writer to let go of the file.
 LOCK_TIMEOUT_SECONDS = 30.0
+# Writers wait longer: a long read (an analyst's query) must not cost a run its work. Past this,
+# the run keeps its staged batch as a load package for the next run (warehouse.packages).
+WRITER_WAIT_ENV = "KAZINFORM_LOCK_WAIT"
+DEFAULT_WRITER_WAIT_SECONDS = 600.0
+# How often a waiting writer says it is still waiting.
+WAIT_REPORT_EVERY_SECONDS = 5.0
 WAREHOUSE_ALIAS = "warehouse"
 # Rows per row group of what writers write (DuckDB's default is 122,880); see the module docstring.
 ROW_GROUP_SIZE = 32_768
@@ -102,11 +109,36 @@ def _is_lock_conflict(exc: duckdb.Error) -> bool:
     return isinstance(exc, duckdb.ResourceInUseException)
 
 
+def writer_wait_seconds() -> float:
+    """How long a writer waits for the lock: $KAZINFORM_LOCK_WAIT seconds, else 10 minutes."""
+    configured = os.environ.get(WRITER_WAIT_ENV)
+    if not configured:
+        return DEFAULT_WRITER_WAIT_SECONDS
+    try:
+        seconds = float(configured)
+    except ValueError:
+        raise WarehouseError(f"{WRITER_WAIT_ENV}={configured!r} is not a number of seconds") from None
+    if seconds < 0:
+        raise WarehouseError(f"{WRITER_WAIT_ENV}={configured!r} must not be negative")
+    return seconds
+
+
+WaitReporter = Callable[[float, float], None]  # (seconds waited so far, seconds allowed)
+
+
 def _connect_waiting(
-    path: Path, *, read_only: bool, timeout: float, config: dict[str, object] | None = None
+    path: Path,
+    *,
+    read_only: bool,
+    timeout: float,
+    config: dict[str, object] | None = None,
+    on_wait: WaitReporter | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Connect, retrying with exponential backoff while another connection holds the file's lock."""
-    deadline = time.monotonic() + timeout
+    """Connect, retrying with exponential backoff while another connection holds the file's lock;
+    `on_wait` hears every few seconds how long the wait has lasted."""
+    started = time.monotonic()
+    deadline = started + timeout
+    next_report = started + WAIT_REPORT_EVERY_SECONDS
     delay = 0.05
     while True:
         try:
@@ -120,22 +152,29 @@ def _connect_waiting(
                     f"warehouse {path} is locked by another process (waited {timeout:.0f} s); "
                     "try again when the other run has finished"
                 ) from exc
+            now = time.monotonic()
+            if on_wait is not None and now >= next_report:
+                on_wait(now - started, timeout)
+                next_report = now + WAIT_REPORT_EVERY_SECONDS
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 1.0)
 
 
 @contextmanager
 def open_writer(
-    path: Path | str, *, timeout: float = LOCK_TIMEOUT_SECONDS
+    path: Path | str, *, timeout: float | None = None, on_wait: WaitReporter | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A write connection with every pending migration applied; closed (lock released) on exit.
 
-    Use one per batch: `with open_writer(path) as conn: load_batch(conn, run_id, visits)`.
+    Use one per batch: `with open_writer(path) as conn: load_batch(conn, run_id, visits)`. Waits up
+    to `timeout` seconds (default `writer_wait_seconds()`) for another process's lock, telling
+    `on_wait` every few seconds; then raises WarehouseLockedError.
     """
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    conn = _connect_waiting(path, read_only=False, timeout=timeout)
+    wait = writer_wait_seconds() if timeout is None else timeout
+    conn = _connect_waiting(path, read_only=False, timeout=wait, on_wait=on_wait)
     try:
         for statement in WRITER_SETTINGS:
             conn.execute(statement)

@@ -50,6 +50,7 @@ import contextlib
 import gc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 import duckdb
@@ -102,6 +103,14 @@ class ArticleEvent:
     changed_fields: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class PackageRecord:
+    """The load package a batch was read from (warehouse.packages): recorded with the batch."""
+
+    package_id: str
+    staged_at: datetime
+
+
 @dataclass(slots=True)
 class LoadResult:
     run_id: str
@@ -135,18 +144,23 @@ class LoadResult:
 
 
 def load_batch(
-    conn: duckdb.DuckDBPyConnection, run_id: str, batch: StagedBatch | Sequence[VisitInput]
+    conn: duckdb.DuckDBPyConnection,
+    run_id: str,
+    batch: StagedBatch | Sequence[VisitInput],
+    *,
+    package: PackageRecord | None = None,
 ) -> LoadResult:
     """Write one batch of visits in one transaction and say what came of each.
 
     `batch` is best staged beforehand with `warehouse.stage.stage_batch`, outside the write lock;
-    plain visits are staged here. The result's lists are aligned with the batch's visits.
+    plain visits are staged here. The result's lists are aligned with the batch's visits. A batch
+    read from a load package names it in `package`: its `load_packages` row commits with the visits.
     """
     staged = batch if isinstance(batch, StagedBatch) else stage_batch(batch)
     if len(staged) == 0:
         return LoadResult(run_id=run_id, outcomes=[], visit_ids=[])
     with _cyclic_gc_paused():
-        return _load_staged(conn, run_id, staged)
+        return _load_staged(conn, run_id, staged, package)
 
 
 @contextlib.contextmanager
@@ -163,7 +177,9 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load_staged(conn: duckdb.DuckDBPyConnection, run_id: str, staged: StagedBatch) -> LoadResult:
+def _load_staged(
+    conn: duckdb.DuckDBPyConnection, run_id: str, staged: StagedBatch, package: PackageRecord | None
+) -> LoadResult:
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.register(_STAGED_VISITS, staged.visits)
@@ -176,6 +192,8 @@ def _load_staged(conn: duckdb.DuckDBPyConnection, run_id: str, staged: StagedBat
         outcomes = _outcomes(staged, rounds)
         _insert_visits(conn, run_id, base, staged.visits.append_column("outcome", outcomes))
         result = _collect_result(conn, run_id, base, staged, rounds, outcomes)
+        if package is not None:
+            conn.execute(sql.RECORD_PACKAGE, [package.package_id, run_id, len(staged), package.staged_at])
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

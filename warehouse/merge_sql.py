@@ -18,6 +18,8 @@ VERSIONING_OUTCOMES = "('created', 'changed', 'redirected')"
 # The first visit_id of the batch is $base + 1, $base being the largest one stored (NEXT_VISIT_BASE);
 # visit ids follow input order.
 NEXT_VISIT_BASE = "SELECT coalesce(max(visit_id), 0) FROM visits"
+# The load package a batch came from, committed with it (warehouse.packages).
+RECORD_PACKAGE = "INSERT INTO load_packages VALUES (?, ?, ?, ?, now())"
 
 # One round: each article at most once (the staged `occurrence`), compared with its state as left by
 # the previous round. The result is fetched as Arrow and registered as `load_round`: fetching it
