@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.batching import LoadBuffer
 from flows.progress import progress_bar
 from flows.read import batched, expand_inputs, read_visits, unreadable_visits
+from flows.run_guard import publish_summary, report_artifact
 from flows.summary import RunSummary
 from flows.tasks import current_run_id, load_visits
 from warehouse.db import open_reader
@@ -57,5 +58,7 @@ def ingest_files(inputs: list[str], warehouse_path: str, batch_size: int = DEFAU
         for ready in buffer.flush():
             summary.add(ready, load_visits(path, run_id, ready))
     summary.elapsed_s = time.monotonic() - started
-    create_markdown_artifact(summary.to_markdown(), key="ingest-summary", description=summary.title)
+    publish_summary(summary)  # the data is committed: from here on, Prefect only hears about it
+    markdown, title = summary.to_markdown(), summary.title
+    report_artifact(lambda: create_markdown_artifact(markdown, key="ingest-summary", description=title))
     return summary

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -24,6 +25,8 @@ STATE_FILE_NAME = "kazinform-server.json"
 # Where `prefect server start --background` records its process, in PREFECT_HOME.
 SERVER_PID_FILE_NAME = "server.pid"
 HEALTH_TIMEOUT_S = 60.0
+# A configured API gets this long to answer its health check (a busy server answers in milliseconds).
+CONFIGURED_API_TIMEOUT_S = 10.0
 
 
 class PrefectApiError(RuntimeError):
@@ -38,6 +41,18 @@ def is_healthy(api_url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as response:
             return response.status == 200
+    except OSError:
+        return False
+
+
+def api_answers(api_url: str, timeout: float = 2.0) -> bool:
+    """Whether anything answers at `api_url`: any HTTP response counts (Prefect Cloud answers its
+    health route with 401 to a request without a key), only no answer at all does not."""
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
     except OSError:
         return False
 
@@ -132,6 +147,12 @@ def ensure_prefect_api(log=print) -> str:
     """Return a healthy API URL and export it as PREFECT_API_URL for this process."""
     configured = os.environ.get("PREFECT_API_URL")
     if configured:
+        # Checked first: Prefect's client would retry an unreachable API for about a minute.
+        if not api_answers(configured, timeout=CONFIGURED_API_TIMEOUT_S):
+            raise PrefectApiError(
+                f"the Prefect API at {configured} (PREFECT_API_URL) does not answer: start that server, "
+                "or unset PREFECT_API_URL to let kazinform keep a local one"
+            )
         return configured
     state_file = _prefect_home() / STATE_FILE_NAME
     if state_file.exists():

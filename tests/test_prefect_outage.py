@@ -1,0 +1,134 @@
+"""The Prefect API is not on the data path: a server that dies mid-run costs seconds, not minutes,
+and a run whose process was killed does not stay RUNNING."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.prefect_api import free_port, is_healthy, prefect_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "seeds" / "000_7da5a18f75e09145.txt"
+KAZINFORM = str(Path(sys.executable).with_name("kazinform"))
+
+
+def copies(folder: Path, n: int) -> Path:
+    folder.mkdir()
+    for i in range(n):
+        shutil.copy(SEED, folder / f"copy_{i:05d}.txt")
+    return folder
+
+
+def running_flow_runs(api_url: str) -> list[dict]:
+    body = json.dumps({"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}}).encode()
+    request = urllib.request.Request(
+        f"{api_url}/flow_runs/filter", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def flow_run_state(api_url: str, run_id: str) -> str:
+    with urllib.request.urlopen(f"{api_url}/flow_runs/{run_id}", timeout=10) as response:
+        return json.loads(response.read())["state"]["type"]
+
+
+def wait_for_running_run(api_url: str, pid: int, deadline_s: float = 90.0) -> dict:
+    """The flow run started by process `pid`, once the server has it RUNNING."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        for run in running_flow_runs(api_url):
+            if f"kazinform-pid:{pid}" in run["tags"]:
+                return run
+        time.sleep(0.2)
+    raise AssertionError(f"no RUNNING flow run of pid {pid} within {deadline_s:.0f} s")
+
+
+@pytest.fixture
+def doomed_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Prefect server of its own (not the session's), which the test kills."""
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    server = subprocess.Popen(
+        [prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the server and its workers die together
+    )
+    api_url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 90
+    while not is_healthy(api_url) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert is_healthy(api_url), "the test's Prefect server did not start"
+    try:
+        yield api_url, server
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+
+
+def test_a_server_killed_mid_ingest_costs_seconds_and_the_data_lands(
+    doomed_server: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    api_url, server = doomed_server
+    inputs = copies(tmp_path / "inputs", 1_000)
+    warehouse = tmp_path / "w.duckdb"
+    env = {**os.environ, "PREFECT_API_URL": api_url}
+    ingest = subprocess.Popen(
+        [KAZINFORM, "ingest", str(inputs), "--warehouse", str(warehouse)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_running_run(api_url, ingest.pid)
+    os.killpg(server.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    stdout, stderr = ingest.communicate(timeout=300)
+    after_kill = time.monotonic() - killed_at
+
+    assert ingest.returncode == 0, stderr[-3000:]
+    assert after_kill < 45, f"the command took {after_kill:.0f} s after the server died"
+    assert "created       1" in stdout and "unchanged     999" in stdout
+    assert "could not be reported" in stderr
+    assert "Traceback" not in stderr
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        assert connection.execute("select count(*) from visits").fetchone() == (1_000,)
+
+
+def test_a_killed_command_leaves_no_run_running(prefect_api: str, tmp_path: Path) -> None:
+    inputs = copies(tmp_path / "inputs", 3_000)
+    ingest = subprocess.Popen(
+        [KAZINFORM, "ingest", str(inputs), "--warehouse", str(tmp_path / "w.duckdb")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run = wait_for_running_run(prefect_api, ingest.pid)
+    ingest.kill()
+    ingest.wait(timeout=30)
+    assert flow_run_state(prefect_api, run["id"]) == "RUNNING"
+
+    later = subprocess.run(
+        [KAZINFORM, "ingest", str(SEED), "--warehouse", str(tmp_path / "other.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert later.returncode == 0, later.stderr[-3000:]
+    assert flow_run_state(prefect_api, run["id"]) == "CRASHED"
+    assert run["name"] in later.stderr  # the command says which runs it marked
