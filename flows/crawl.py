@@ -12,7 +12,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.batching import LoadBuffer
-from flows.discover import DiscoveryResult, discover, discovery_urls
+from flows.discover import MAX_LINKS_PER_PAGE, DiscoveryResult, discover, discovery_urls
 from flows.fetch import FetchConfig, Fetcher, FetchResult
 from flows.pages import CrawlPlan, urls_to_fetch, visits_from_pages
 from flows.progress import progress_bar
@@ -40,10 +40,27 @@ CRAWL_RAW_BYTES_PER_LOAD = 32 * 1024 * 1024
 
 @dataclass
 class CrawlSummary(RunSummary):
+    time_limit_s: float | None = None  # the run's --max-duration, when given
+    stopped_at_time_limit: bool = False
+    unfetched: int = 0  # URLs the time limit left unasked or cut (no visit: the next run asks again)
+    links_not_followed: int = 0  # links over the cap of one feed or listing page
+    max_links_per_page: int = MAX_LINKS_PER_PAGE
+
     def extra_lines(self) -> list[str]:
         fetched = sum(n for outcome, n in self.counts.items() if outcome not in ("failed",))
         share = self.counts["not_modified"] / fetched if fetched else 0.0
-        return [f"304 share     {share:.1%} of answered requests"]
+        lines = [f"304 share     {share:.1%} of answered requests"]
+        if self.links_not_followed:
+            lines.append(
+                f"links not followed: {self.links_not_followed} "
+                f"(more than {self.max_links_per_page} on one feed or listing page)"
+            )
+        if self.stopped_at_time_limit:
+            lines.append(
+                f"stopped at its time limit ({self.time_limit_s:g} s): "
+                f"{self.unfetched} URLs left unfetched, asked for again by the next run"
+            )
+        return lines
 
 
 @task(name="plan-crawl", cache_policy=NO_CACHE)
@@ -67,9 +84,16 @@ def plan_crawl(warehouse_path: Path, source: Source, revisit: str, max_pages: in
 
 @task(name="discover", cache_policy=NO_CACHE)
 async def discover_links(
-    source: Source, fetcher: Fetcher, plan: CrawlPlan, max_pages: int
+    source: Source, fetcher: Fetcher, plan: CrawlPlan, max_pages: int, max_links_per_page: int
 ) -> DiscoveryResult:
-    return await discover(source, fetcher, plan.known_ids, max_pages=max_pages, validators=plan.validators)
+    return await discover(
+        source,
+        fetcher,
+        plan.known_ids,
+        max_pages=max_pages,
+        validators=plan.validators,
+        max_links_per_page=max_links_per_page,
+    )
 
 
 @task(name="fetch-batch", cache_policy=NO_CACHE)
@@ -108,18 +132,32 @@ async def crawl_sources(
     batch_size: int = DEFAULT_BATCH_SIZE,
     fetch_settings: FetchConfig | None = None,
     warc_path: str | None = None,
+    max_duration_s: float | None = None,
+    max_links_per_page: int = MAX_LINKS_PER_PAGE,
 ) -> CrawlSummary:
+    """Crawl `source_names` into the warehouse. `max_duration_s` bounds the whole run: no request
+    starts after it and requests still running are cut; what was fetched by then is loaded."""
     started = time.monotonic()
+    stop_at = None if max_duration_s is None else started + max_duration_s
     run_id = current_run_id()
-    summary = CrawlSummary(run_id=run_id, title="Crawl of " + ", ".join(source_names))
+    summary = CrawlSummary(
+        run_id=run_id,
+        title="Crawl of " + ", ".join(source_names),
+        time_limit_s=max_duration_s,
+        max_links_per_page=max_links_per_page,
+    )
     path = Path(warehouse_path)
     for name in source_names:
         source = get_source(name)
         plan = plan_crawl(path, source, revisit, max_pages)
         async with Fetcher.for_source(
-            source, fetch_settings or fetch_config(source, rate_per_host, concurrency_per_host)
+            source,
+            fetch_settings or fetch_config(source, rate_per_host, concurrency_per_host),
+            stop_at=stop_at,
         ) as fetcher:
-            found = await discover_links(source, fetcher, plan, max_pages)
+            found = await discover_links(source, fetcher, plan, max_pages, max_links_per_page)
+            summary.links_not_followed += found.links_not_followed
+            summary.unfetched += found.unfetched
             # Fetched pages wait in memory until loaded: a smaller load than for files bounds both
             # memory and what an interrupted crawl would have to fetch again.
             buffer = LoadBuffer(max_visits=CRAWL_VISITS_PER_LOAD, max_raw_bytes=CRAWL_RAW_BYTES_PER_LOAD)
@@ -127,8 +165,12 @@ async def crawl_sources(
                 summary.add(ready, load_visits(path, run_id, ready))
             urls = urls_to_fetch(found.links, plan)
             with progress_bar(len(urls), f"crawl {name}") as advance:
-                for batch in batched(urls, batch_size):
+                for done, batch in enumerate(batched(urls, batch_size)):
+                    if fetcher.run_over():  # nothing starts after the limit; the rest waits for next run
+                        summary.unfetched += len(urls) - done * batch_size
+                        break
                     results = await fetch_batch(fetcher, batch, plan)
+                    summary.unfetched += sum(result.unfetched for result in results)
                     if warc_path:
                         archive_batch(results, warc_path)
                     for ready in buffer.add(parse_batch(results, source.name, plan.tags)):
@@ -136,6 +178,7 @@ async def crawl_sources(
                     advance(len(batch))
                 for ready in buffer.flush():
                     summary.add(ready, load_visits(path, run_id, ready))
+    summary.stopped_at_time_limit = summary.unfetched > 0
     summary.elapsed_s = time.monotonic() - started
     await acreate_markdown_artifact(summary.to_markdown(), key="crawl-summary", description=summary.title)
     return summary

@@ -7,6 +7,7 @@ a broken feed is recorded like any other visit and the crawl goes on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -19,6 +20,12 @@ from flows.fetch import Fetcher, FetchResult, Validators, to_visit_input
 from parsers.ids import article_id_from_url
 from parsers.sources import Source
 from warehouse.visit import VisitInput
+
+# Links followed from one feed or listing page. A real Kazinform feed lists tens of items and a lenta
+# page 20–50 cards; 300 leaves room for an unusual page while a page listing 100,000 links (at one
+# request a second, ~28 hours of crawling) costs at most 300 fetches. The rest are not followed and
+# the page's visit says how many were kept.
+MAX_LINKS_PER_PAGE = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +76,24 @@ def links_from_feed(
 
 def links_from_listing(raw: bytes, page_url: str, source: Source) -> list[DiscoveredLink]:
     """Cards of a lenta page in any of the source's card generations, resolved against `page_url`."""
+    return _listing_links(raw, page_url, source)[0]
+
+
+def _listing_links(
+    raw: bytes, page_url: str, source: Source, limit: int | None = None
+) -> tuple[list[DiscoveredLink], int]:
+    """The page's links, the first `limit` only, and how many it listed (cards not read included)."""
     tree = HTMLParser(raw)
     links: list[DiscoveredLink] = []
     cards_seen = 0
+    not_read = 0
     for selectors in source.listing_cards:
-        for card in tree.css(selectors.card):
-            cards_seen += 1
+        cards = tree.css(selectors.card)
+        cards_seen += len(cards)
+        for position, card in enumerate(cards):
+            if limit is not None and len(links) >= limit:
+                not_read += len(cards) - position
+                break
             anchor = card if selectors.link is None else card.css_first(selectors.link)
             href = anchor.attributes.get("href") if anchor is not None else None
             if not href:
@@ -94,7 +113,7 @@ def links_from_listing(raw: bytes, page_url: str, source: Source) -> list[Discov
             )
     if not cards_seen:
         raise DiscoveryError("listing page has no news cards (unknown markup or empty page)", page_url)
-    return links
+    return links, len(links) + not_read
 
 
 def next_listing_page(page_url: str, n: int) -> str:
@@ -121,6 +140,8 @@ def discovery_urls(source: Source, max_pages: int) -> list[str]:
 class DiscoveryResult:
     links: list[DiscoveredLink] = field(default_factory=list)  # one per article id, first seen wins
     visits: list[VisitInput] = field(default_factory=list)  # one per feed or listing page fetched
+    links_not_followed: int = 0  # over the cap of links per page
+    unfetched: int = 0  # feeds and listing pages the run's time limit left unasked or cut
 
 
 async def discover(
@@ -130,10 +151,11 @@ async def discover(
     *,
     max_pages: int = 5,
     validators: Mapping[str, Validators] | None = None,
+    max_links_per_page: int = MAX_LINKS_PER_PAGE,
 ) -> DiscoveryResult:
     """Every feed, then each edition's lenta pages 1..max_pages. An edition's paging stops at a page
     whose links are all in `known_ids`, at a page shorter than the first (the last page), and at a
-    page that failed or could not be read."""
+    page that failed or could not be read. Each page gives at most `max_links_per_page` links."""
     result = DiscoveryResult()
     seen: set[str] = set()
 
@@ -143,12 +165,20 @@ async def discover(
                 seen.add(link.article_id)
                 result.links.append(link)
 
+    def read(fetch: FetchResult, extract: Extractor) -> tuple[list[DiscoveredLink], VisitInput | None]:
+        if fetch.unfetched:  # the run's time limit: no visit, the next run asks again
+            result.unfetched += 1
+            return [], None
+        links, visit, dropped = _read(fetch, source, extract, max_links_per_page)
+        result.visits.append(visit)
+        result.links_not_followed += dropped
+        keep(links)
+        return links, visit
+
     feeds = [(e.code, e.feed_url) for e in source.editions if e.feed_url]
     fetched = await fetcher.fetch_many([url for _, url in feeds], validators, kind="feed")
     for (edition, _), fetch in zip(feeds, fetched, strict=True):
-        links, visit = _read(fetch, source, _feed_reader(source, edition))
-        result.visits.append(visit)
-        keep(links)
+        read(fetch, _feed_reader(source, edition, max_links_per_page))
 
     for edition in source.editions:
         if not edition.listing_url:
@@ -156,38 +186,82 @@ async def discover(
         full_page = 0
         for page in range(1, max_pages + 1):
             fetch = await fetcher.fetch(next_listing_page(edition.listing_url, page), validators=validators)
-            links, visit = _read(
-                fetch, source, lambda f: links_from_listing(f.body or b"", f.final_url, source)
-            )
-            result.visits.append(visit)
-            keep(links)
+            links, visit = read(fetch, _listing_reader(source, max_links_per_page))
+            if visit is None or visit.status != "listed":
+                break
             full_page = full_page or len(links)
             all_known = all(link.article_id in known_ids for link in links)
             # A page shorter than the first is the last one: asking for the next would only 404.
-            if visit.status != "listed" or all_known or len(links) < full_page:
+            if all_known or len(links) < full_page:
                 break
     return result
 
 
-Extractor = Callable[[FetchResult], list[DiscoveredLink]]
+# A page's links, and how many links (or feed items) the page listed in all.
+Extractor = Callable[[FetchResult], tuple[list[DiscoveredLink], int]]
+
+_FEED_ITEM_START = re.compile(rb"<(?:[\w-]+:)?(?:item|entry)[\s>/]")
+_FEED_ITEM_END = re.compile(rb"</(?:[\w-]+:)?(?:item|entry)\s*>")
 
 
-def _feed_reader(source: Source, edition: str) -> Extractor:
-    return lambda f: links_from_feed(f.body or b"", f.final_url, source=source, edition=edition)
+def _listing_reader(source: Source, max_links: int) -> Extractor:
+    # Cards past the cap are counted, not read: reading 100,000 cards costs seconds.
+    return lambda fetch: _listing_links(fetch.body or b"", fetch.final_url, source, max_links)
 
 
-def _read(fetch: FetchResult, source: Source, extract: Extractor) -> tuple[list[DiscoveredLink], VisitInput]:
+def _feed_reader(source: Source, edition: str, max_links: int) -> Extractor:
+    def extract(fetch: FetchResult) -> tuple[list[DiscoveredLink], int]:
+        raw = fetch.body or b""
+        items = len(_FEED_ITEM_START.findall(raw))
+        if items > max_links:
+            # feedparser builds every entry of a feed (~10 s for 100,000 short items): it is given
+            # only the items that can be followed.
+            raw = _first_feed_items(raw, max_links)
+        links = links_from_feed(raw, fetch.final_url, source=source, edition=edition)
+        return links, max(items, len(links))
+
+    return extract
+
+
+def _first_feed_items(raw: bytes, count: int) -> bytes:
+    """The feed cut after its `count`-th item, closed again for RSS 2.0 and Atom (another kind is
+    left open: feedparser flags it but keeps its entries)."""
+    ends = _FEED_ITEM_END.finditer(raw)
+    end = None
+    for _ in range(count):
+        end = next(ends, None)
+        if end is None:
+            return raw  # fewer closed items than counted: malformed, left to feedparser whole
+    assert end is not None
+    head = raw[:1024]
+    closing = b"</channel></rss>" if b"<rss" in head else b"</feed>" if b"<feed" in head else b""
+    return raw[: end.end()] + closing
+
+
+def _read(
+    fetch: FetchResult, source: Source, extract: Extractor, max_links: int
+) -> tuple[list[DiscoveredLink], VisitInput, int]:
+    """The page's links (at most `max_links`), its visit, and how many links were left out."""
     if fetch.outcome == "not_modified":
-        return [], to_visit_input(fetch, source.name, status="not_modified")
+        return [], to_visit_input(fetch, source.name, status="not_modified"), 0
     if fetch.outcome != "ok":
         # A missing feed or page is a failure of discovery: only articles can be "gone".
         reason = fetch.error or f"HTTP {fetch.http_status}"
-        return [], to_visit_input(fetch, source.name, status="failed", error=reason)
+        return [], to_visit_input(fetch, source.name, status="failed", error=reason), 0
     try:
-        links = extract(fetch)
+        links, listed = extract(fetch)
     except DiscoveryError as exc:
-        return [], to_visit_input(fetch, source.name, status="parse_error", error=exc.reason)
-    return links, to_visit_input(fetch, source.name, status="listed")
+        return [], to_visit_input(fetch, source.name, status="parse_error", error=exc.reason), 0
+    except Exception as exc:  # a feed or page no rule foresaw (RecursionError, MemoryError…)
+        reason = f"could not read the page's links ({type(exc).__name__}: {exc})"
+        return [], to_visit_input(fetch, source.name, status="parse_error", error=reason), 0
+    if listed > max_links:
+        # The page was read fine, so it stays `listed`; its error column says what was left out.
+        kept = links[:max_links]
+        note = f"links capped: kept {len(kept)} of {listed}"
+        visit = to_visit_input(fetch, source.name, status="listed", error=note)
+        return kept, visit, listed - len(kept)
+    return links, to_visit_input(fetch, source.name, status="listed"), 0
 
 
 def _edition_code(source: Source | None, url: str) -> str | None:

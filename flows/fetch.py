@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping, Sequence
+import time
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -20,6 +22,7 @@ from protego import Protego
 
 from flows.politeness import AddressGuard, HostLimiter
 from parsers.ids import article_id_from_url as _id_in
+from parsers.limits import MAX_INPUT_BYTES
 from parsers.record import ArticleRecord
 from parsers.sources import Source
 from warehouse.visit import FetchStatus, VisitInput
@@ -31,20 +34,41 @@ USER_AGENT = "kazinform-ingest/0.1 (+https://github.com/kazinform-ingest/kazinfo
 ROBOTS_AGENT = "kazinform-ingest"  # the product token robots.txt groups are matched against
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Statuses a later attempt can change: server errors, a request timeout, and "too many requests".
+_RETRY_STATUSES = frozenset({408, 429})
+# Only encodings we decompress ourselves with a bound on the unpacked size. httpx would also offer
+# br and zstd once their packages are installed, and its decoders unpack each network chunk whole
+# (a 64 KB chunk of a bomb can become ~64 MB), so the header is set explicitly.
+ACCEPT_ENCODING = "gzip, deflate"
+# Decompressed output is produced in steps of this size, so memory stays bounded whatever the ratio.
+_INFLATE_STEP = 64 * 1024
+# httpcore's h11 connection refuses a response head larger than this (h11 says "Receive buffer too long").
+_MAX_HEAD_BYTES = 100 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class FetchConfig:
     user_agent: str = USER_AGENT
     connect_timeout: float = 10.0
-    read_timeout: float = 20.0
-    max_body_bytes: int = 5_000_000
+    read_timeout: float = 20.0  # per read: a server sending a byte now and then never trips it
+    # One request from its start to the body's last byte (connect, headers, body). The read timeout
+    # alone lets a server that drips a byte a second hold a connection forever. A 300 KB page
+    # needs ~15 s even at 20 KB/s, and a stalled page costs its host slot at most this long.
+    request_deadline: float = 30.0
+    # One URL over all its attempts, backoffs and Retry-After pauses. It leaves room for the longest
+    # pause a host may ask for (retry_after_cap) plus one full attempt after it, so one URL can
+    # never cost more than ~3 minutes of its own however the server answers.
+    url_deadline: float = 180.0
+    # Of a body as received and again once decompressed (Content-Encoding gzip/deflate).
+    max_body_bytes: int = MAX_INPUT_BYTES
     requests_per_second: float = 1.0  # per host; 0 lifts the limit (local benchmarks only)
     concurrency_per_host: int = 2
-    max_attempts: int = 4  # first try + retries on timeouts, connection errors, 5xx, 429
+    max_attempts: int = 4  # first try + retries on timeouts, connection errors, 5xx, 408, 429
     backoff_base: float = 1.0  # seconds; doubles each retry, full jitter in [half, whole]
     backoff_max: float = 30.0
-    retry_after_cap: float = 120.0  # a server asking for longer gets this long
+    # A Retry-After up to this long pauses the host; a host asking for longer is given up for the
+    # run (its URLs are `failed` and stay due for the next run) instead of holding the crawl.
+    retry_after_cap: float = 120.0
     max_redirects: int = 5
     obey_robots: bool = True
 
@@ -64,6 +88,9 @@ class FetchResult:
     attempts: int = 0
     response_headers: list[tuple[str, str]] = field(default_factory=list)  # as received (WARC export)
     request_headers: list[tuple[str, str]] = field(default_factory=list)  # as sent on the last hop
+    # The run reached its time limit before this URL had a complete answer. Such a URL is no visit:
+    # nothing is known about it, and the next run asks for it again.
+    unfetched: bool = False
 
     @property
     def outcome(self) -> Literal["ok", "not_modified", "gone", "failed"]:
@@ -86,14 +113,28 @@ class _Exchange:
     error: str | None = None
     attempts: int = 0
     request_headers: list[tuple[str, str]] = field(default_factory=list)
+    retry: bool = False  # another attempt could answer differently (timeouts, 5xx, 408, 429, network)
+    elapsed: float = 0.0  # seconds the request itself took, waiting for the host's turn excluded
 
 
 class _Refused(Exception):
     pass
 
 
+class _RunOver(Exception):
+    """The run's time limit came before this URL's answer was complete."""
+
+
+class _BodyProblem(Exception):
+    """The body cannot be used as sent (too large once unpacked, corrupt, unknown encoding)."""
+
+
 class Fetcher:
-    """Use as `async with Fetcher.for_source(source) as fetcher: await fetcher.fetch_many(urls)`."""
+    """Use as `async with Fetcher.for_source(source) as fetcher: await fetcher.fetch_many(urls)`.
+
+    `stop_at` (a `time.monotonic()` instant) is the run's time limit: no request starts after it,
+    a request still running then is cut, and such URLs come back `unfetched`.
+    """
 
     def __init__(
         self,
@@ -102,19 +143,22 @@ class Fetcher:
         *,
         trusted_hosts: frozenset[str] = frozenset(),
         rng: random.Random | None = None,
+        stop_at: float | None = None,
     ) -> None:
         self.config = config or FetchConfig()
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
-        self._guard = AddressGuard(trusted_hosts)
+        self.stop_at = stop_at
+        self._guard = AddressGuard(trusted_hosts, resolve_timeout=self.config.connect_timeout)
         self._limiter = HostLimiter(self.config.requests_per_second, self.config.concurrency_per_host)
         self._rng = rng or random.Random()
         self._robots: dict[str, Protego | str] = {}  # origin → rules, or the reason all is refused
         self._robots_locks: dict[str, asyncio.Lock] = {}
+        self._given_up: dict[str, str] = {}  # host → why no more requests go to it in this run
         self._client = httpx.AsyncClient(
             http1=True,
             http2=True,
             follow_redirects=False,  # redirects are checked hop by hop against the allow-list
-            headers={"User-Agent": self.config.user_agent},
+            headers={"User-Agent": self.config.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
             timeout=httpx.Timeout(self.config.read_timeout, connect=self.config.connect_timeout, pool=None),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             trust_env=False,  # no proxies from the environment: traffic goes where the allow-list says
@@ -134,6 +178,10 @@ class Fetcher:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    def run_over(self) -> bool:
+        """True once the run's time limit has passed: nothing more will be fetched."""
+        return self.stop_at is not None and time.monotonic() >= self.stop_at
 
     async def fetch_many(
         self,
@@ -159,10 +207,32 @@ class Fetcher:
         self, url: str, *, kind: ContentKind = "page", validators: Mapping[str, Validators] | None = None
     ) -> FetchResult:
         fetched_at = datetime.now(UTC)
+        try:
+            return await self._follow(url, kind, validators, fetched_at)
+        except _RunOver:
+            return FetchResult(
+                requested_url=url,
+                final_url=url,
+                http_status=None,
+                etag=None,
+                last_modified=None,
+                content_type=None,
+                body=None,
+                error="not fetched: the run reached its time limit",
+                fetched_at=fetched_at,
+                unfetched=True,
+            )
+
+    async def _follow(
+        self, url: str, kind: ContentKind, validators: Mapping[str, Validators] | None, fetched_at: datetime
+    ) -> FetchResult:
         chain = [url]
         current = url
         attempts = 0
         for _ in range(self.config.max_redirects + 1):
+            given_up = self._given_up.get((urlsplit(current).hostname or "").lower())
+            if given_up:
+                return _failed(url, current, given_up, fetched_at, attempts)
             try:
                 await self._check_allowed(current)
             except _Refused as refusal:
@@ -225,33 +295,84 @@ class Fetcher:
         return rules
 
     async def _exchange(self, url: str, kind: ContentKind, headers: dict[str, str]) -> _Exchange:
-        """One URL with bounded retries; 429/503 wait for Retry-After, others back off with jitter."""
+        """One URL with bounded retries; 429/503 wait for Retry-After, others back off with jitter.
+
+        Only answers another attempt can change are retried, and all attempts together, with their
+        waits, stay within `url_deadline`. A Retry-After beyond `retry_after_cap` gives the host up.
+        """
+        config = self.config
         host = urlsplit(url).hostname or ""
+        spent = 0.0  # this URL's own time: requests, backoffs, pauses (not its turn in the queue)
         last = _Exchange()
-        for attempt in range(1, self.config.max_attempts + 1):
-            wait = self._backoff(attempt)
-            try:
-                async with self._limiter.slot(host):
-                    last = await self._send(url, kind, headers)
-            except httpx.TimeoutException as exc:
-                last = _Exchange(error=f"timeout ({type(exc).__name__})")
-            except httpx.TransportError as exc:
-                last = _Exchange(error=f"connection error ({type(exc).__name__}: {exc})")
-            else:
-                if last.error is not None or last.status is None or last.status < 500 and last.status != 429:
-                    last.attempts = attempt
-                    return last
-                retry_after = _retry_after_seconds(last.headers.get("retry-after") if last.headers else None)
-                if retry_after is not None and last.status in (429, 503):
-                    self._limiter.pause(host, min(retry_after, self.config.retry_after_cap))
-                    wait = 0.0  # the limiter holds every request to the host until then
-                last.error = f"HTTP {last.status}"
+        for attempt in range(1, config.max_attempts + 1):
+            last = await self._attempt(url, kind, headers, host, config.url_deadline - spent)
             last.attempts = attempt
-            if attempt < self.config.max_attempts:
-                await asyncio.sleep(wait)
+            spent += last.elapsed
+            if not last.retry:
+                return last
+            retry_after = None
+            if last.status in (429, 503) and last.headers is not None:
+                retry_after = _retry_after_seconds(last.headers.get("retry-after"))
+            if retry_after is not None and retry_after > config.retry_after_cap:
+                # Waiting would hold the whole crawl: the host is left alone until the next run.
+                last.error = f"rate limited by host, retry after {_seconds(retry_after)} s"
+                self._given_up.setdefault(host.lower(), last.error)
+                return last
+            if attempt == config.max_attempts:
+                break
+            wait = self._backoff(attempt) if retry_after is None else retry_after
+            if spent + wait >= config.url_deadline:
+                limit = _seconds(config.url_deadline)
+                last.error = f"{last.error} after {attempt} attempts (no time left of the {limit} s per URL)"
+                return last
+            spent += wait
+            if retry_after is None:
+                await self._sleep(wait)
+            else:
+                self._limiter.pause(host, wait)  # every request to the host waits, this one too
         if last.attempts > 1:
             last.error = f"{last.error} after {last.attempts} attempts"
         return last
+
+    async def _attempt(
+        self, url: str, kind: ContentKind, headers: dict[str, str], host: str, budget_left: float
+    ) -> _Exchange:
+        """One request: it waits for its turn at the host (cut at the run's limit), then has until
+        the earlier of its own deadline and what is left of the URL's; the run's limit cuts it too."""
+        run_left = None if self.stop_at is None else self.stop_at - time.monotonic()
+        if run_left is not None and run_left <= 0:
+            raise _RunOver
+        try:
+            async with asyncio.timeout(run_left):
+                async with self._limiter.slot(host):
+                    given_up = self._given_up.get(host.lower())  # decided while this one waited
+                    if given_up:
+                        return _Exchange(error=given_up)
+                    return await self._timed_send(url, kind, headers, budget_left)
+        except TimeoutError:
+            raise _RunOver from None
+
+    async def _timed_send(
+        self, url: str, kind: ContentKind, headers: dict[str, str], budget_left: float
+    ) -> _Exchange:
+        limit = max(0.0, min(self.config.request_deadline, budget_left))
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(limit):
+                exchange = await self._send(url, kind, headers)
+        except TimeoutError:
+            exchange = _Exchange(error=f"no complete answer within {_seconds(limit)} s", retry=True)
+        except httpx.TimeoutException as exc:
+            exchange = _Exchange(error=f"timeout ({type(exc).__name__})", retry=True)
+        except httpx.TransportError as exc:
+            exchange = _transport_failure(exc)
+        else:
+            status = exchange.status
+            if exchange.error is None and status is not None and (status >= 500 or status in _RETRY_STATUSES):
+                exchange.error = f"HTTP {status}"
+                exchange.retry = True
+        exchange.elapsed = time.monotonic() - started
+        return exchange
 
     async def _send(self, url: str, kind: ContentKind, headers: dict[str, str]) -> _Exchange:
         cap = self.config.max_body_bytes
@@ -269,20 +390,126 @@ class Fetcher:
             if declared and declared.isdigit() and int(declared) > cap:
                 exchange.error = f"body larger than {cap} bytes (declared {declared})"
                 return exchange
-            chunks: list[bytes] = []
-            received = 0
-            async for chunk in response.aiter_bytes():
-                received += len(chunk)
-                if received > cap:
-                    exchange.error = f"body larger than {cap} bytes"
-                    return exchange
-                chunks.append(chunk)
-            exchange.body = b"".join(chunks)
+            try:
+                # Raw bytes, decoded here: the cap holds for what arrives and for what it unpacks to.
+                decoder = _BoundedDecoder(response.headers.get("content-encoding"), cap)
+                received = 0
+                async for chunk in response.aiter_raw():
+                    received += len(chunk)
+                    if received > cap:
+                        raise _BodyProblem(f"body larger than {cap} bytes")
+                    decoder.feed(chunk)
+                exchange.body = decoder.finish()
+            except _BodyProblem as problem:
+                exchange.error = str(problem)
             return exchange
+
+    async def _sleep(self, seconds: float) -> None:
+        """A backoff; one that would outlast the run's time limit ends the URL's turn instead."""
+        if self.stop_at is not None and time.monotonic() + seconds >= self.stop_at:
+            await asyncio.sleep(max(0.0, self.stop_at - time.monotonic()))
+            raise _RunOver
+        await asyncio.sleep(seconds)
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
         return self._rng.uniform(ceiling / 2, ceiling)
+
+
+class _Inflater:
+    """One Content-Encoding step (gzip or deflate) undone in bounded steps."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        # gzip: header auto-detected (gzip or zlib); deflate: zlib-wrapped per RFC 9110, raw as found
+        # in the wild is tried when the first bytes are not a zlib header.
+        self._wbits = zlib.MAX_WBITS | 32 if coding != "deflate" else zlib.MAX_WBITS
+        self._inflater = zlib.decompressobj(self._wbits)
+        self._started = False
+
+    def inflate(self, data: bytes) -> Iterator[bytes]:
+        pending = data
+        while pending:
+            if self._inflater.eof:
+                if not pending.strip(b"\0"):
+                    return  # zero padding after the last member
+                self._inflater = zlib.decompressobj(self._wbits)  # another gzip member (RFC 1952)
+            try:
+                out = self._inflater.decompress(pending, _INFLATE_STEP)
+            except zlib.error as error:
+                if self.coding == "deflate" and not self._started:
+                    self._started = True
+                    self._wbits = -zlib.MAX_WBITS
+                    self._inflater = zlib.decompressobj(self._wbits)
+                    continue
+                raise _BodyProblem(f"corrupt {self.coding} body ({error})") from None
+            self._started = True
+            if out:
+                yield out
+            pending = self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
+
+    def finish(self) -> bytes:
+        if not self._started:
+            return b""  # an empty body
+        rest = self._inflater.flush()
+        if not self._inflater.eof:
+            raise _BodyProblem(f"{self.coding} body ends before its end marker")
+        return rest
+
+
+class _BoundedDecoder:
+    """Undoes Content-Encoding (identity, gzip, deflate, in the order applied) with a cap on the
+    unpacked size; memory stays within the cap plus one step whatever the compression ratio."""
+
+    def __init__(self, content_encoding: str | None, cap: int) -> None:
+        codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        unknown = [c for c in codings if c not in ("gzip", "x-gzip", "deflate")]
+        if unknown:
+            raise _BodyProblem(f"unsupported content encoding: {', '.join(unknown)}")
+        self._steps = [_Inflater("deflate" if c == "deflate" else "gzip") for c in reversed(codings)]
+        self._cap = cap
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def feed(self, data: bytes) -> None:
+        self._push(0, data)
+
+    def finish(self) -> bytes:
+        for index, step in enumerate(self._steps):
+            self._push(index + 1, step.finish())
+        return b"".join(self._parts)
+
+    def _push(self, index: int, data: bytes) -> None:
+        if index == len(self._steps):
+            self._keep(data)
+            return
+        for piece in self._steps[index].inflate(data):
+            self._push(index + 1, piece)
+
+    def _keep(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self._cap:
+            codings = ", ".join(step.coding for step in reversed(self._steps))
+            raise _BodyProblem(f"body larger than {self._cap} bytes once decompressed ({codings})")
+        if data:
+            self._parts.append(data)
+
+
+def _transport_failure(error: httpx.TransportError) -> _Exchange:
+    """A network or protocol failure, and whether another attempt could fare better."""
+    message = str(error) or type(error).__name__
+    if isinstance(error, httpx.RemoteProtocolError) and "receive buffer too long" in message.lower():
+        # h11's words for a response head over its limit: the same request gets the same head.
+        return _Exchange(error=f"response headers too large (more than {_MAX_HEAD_BYTES // 1024} KB)")
+    if isinstance(error, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        return _Exchange(error=f"request refused by the client ({type(error).__name__}: {message})")
+    return _Exchange(error=f"connection error ({type(error).__name__}: {message})", retry=True)
+
+
+def _seconds(value: float) -> str:
+    """Seconds for a message: whole above 10 (30, 100000), one decimal below (0.5)."""
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
 def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:

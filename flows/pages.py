@@ -41,9 +41,15 @@ def urls_to_fetch(links: Sequence[DiscoveredLink], plan: CrawlPlan) -> list[str]
 def visits_from_pages(
     results: Sequence[FetchResult], source_name: str, known_tags: Collection[str] = ()
 ) -> list[VisitInput]:
-    """Parse each usable body; everything else (304, 404/410, failures) passes through as a visit."""
+    """Parse each usable body; everything else (304, 404/410, failures) passes through as a visit.
+
+    URLs the run's time limit left unfetched are no visit. A failure of the parser on one page, of
+    whatever kind, is that page's `parse_error`: the pages beside it are still parsed and loaded.
+    """
     visits: list[VisitInput] = []
     for result in results:
+        if result.unfetched:
+            continue
         if result.outcome != "ok":
             visits.append(to_visit_input(result, source_name))
             continue
@@ -57,6 +63,10 @@ def visits_from_pages(
             )
         except ParseError as error:
             visits.append(to_visit_input(result, source_name, status="parse_error", error=error.reason))
+            continue
+        except Exception as error:  # MemoryError, RecursionError: this page's failure, not the run's
+            reason = f"parser failure on this input ({type(error).__name__}: {error})"
+            visits.append(to_visit_input(result, source_name, status="parse_error", error=reason))
             continue
         visits.append(to_visit_input(result, source_name, record.article_id, status="parsed", record=record))
     return visits

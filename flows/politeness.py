@@ -70,9 +70,11 @@ class AddressGuard:
     are cached per host so a crawl resolves each host once.
     """
 
-    def __init__(self, trusted_hosts: frozenset[str] = frozenset()) -> None:
+    def __init__(self, trusted_hosts: frozenset[str] = frozenset(), resolve_timeout: float = 10.0) -> None:
         self._trusted = {h.lower() for h in trusted_hosts}
         self._verdicts: dict[str, str | None] = {}
+        # A resolver that never answers must not hold a URL longer than a connect would.
+        self._resolve_timeout = resolve_timeout
 
     async def refusal(self, host: str) -> str | None:
         """None when `host` may be fetched, else the reason it may not."""
@@ -83,13 +85,15 @@ class AddressGuard:
             self._verdicts[host] = await self._check(host)
         return self._verdicts[host]
 
-    @staticmethod
-    async def _check(host: str) -> str | None:
+    async def _check(self, host: str) -> str | None:
         try:
             addresses = [ipaddress.ip_address(host.strip("[]"))]
         except ValueError:
             try:
-                infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+                async with asyncio.timeout(self._resolve_timeout):
+                    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except TimeoutError:
+                return f"cannot resolve {host}: no answer within {self._resolve_timeout:g} s"
             except OSError as exc:
                 return f"cannot resolve {host}: {exc}"
             addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
