@@ -21,6 +21,7 @@ close enough for a bound set ~10 times above any real page.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from parsers.limits import MAX_ELEMENTS, MAX_NESTING_DEPTH
 from parsers.record import ParseError
@@ -46,8 +47,15 @@ _TOKEN = re.compile(r"<(?:(/?)([A-Za-z][^\t\n\f\r />]*)|(!--)|[!?])")
 MAX_TAGS = 2 * MAX_ELEMENTS
 
 
-def check_html_shape(html: str, locator: str) -> None:
-    """ParseError when the page nests deeper than MAX_NESTING_DEPTH or has more than MAX_ELEMENTS."""
+class HtmlShape(NamedTuple):
+    deepest: int  # most elements open at once
+    elements: int  # start tags
+    tags: int  # start and end tags
+    complete: bool  # False when the scan stopped at MAX_ELEMENTS or MAX_TAGS
+
+
+def measure_html_shape(html: str) -> HtmlShape:
+    """Depth and size of the page as the tree builder would see them, up to the scan's bounds."""
     stack: list[str] = []
     open_counts: dict[str, int] = {}
     foreign = 0  # open svg/math elements: inside them `<x/>` closes itself
@@ -106,12 +114,18 @@ def check_html_shape(html: str, locator: str) -> None:
             foreign += 1
         if len(stack) > deepest:
             deepest = len(stack)
-    if deepest > MAX_NESTING_DEPTH:
-        found = f"{deepest:,}" if tags <= MAX_TAGS and elements <= MAX_ELEMENTS else f"{deepest:,} or more"
+    return HtmlShape(deepest, elements, tags, complete=tags <= MAX_TAGS and elements <= MAX_ELEMENTS)
+
+
+def check_html_shape(html: str, locator: str) -> None:
+    """ParseError when the page nests deeper than MAX_NESTING_DEPTH or has more than MAX_ELEMENTS."""
+    shape = measure_html_shape(html)
+    if shape.deepest > MAX_NESTING_DEPTH:
+        found = f"{shape.deepest:,}" if shape.complete else f"{shape.deepest:,} or more"
         raise ParseError(
             f"HTML nesting deeper than {MAX_NESTING_DEPTH:,} elements (found {found})", source_name=locator
         )
-    if elements > MAX_ELEMENTS:
+    if shape.elements > MAX_ELEMENTS:
         raise ParseError(f"HTML has more than {MAX_ELEMENTS:,} elements", source_name=locator)
-    if tags > MAX_TAGS:
+    if shape.tags > MAX_TAGS:
         raise ParseError(f"HTML has more than {MAX_TAGS:,} tags", source_name=locator)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import pytest
 
 from parsers.api import parse_bytes, parse_file
+from parsers.html_shape import check_html_shape, measure_html_shape
+from parsers.limits import MAX_INPUT_BYTES
 from parsers.record import ParseError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kazinform"
@@ -135,3 +138,93 @@ def test_a_parser_bug_on_one_input_is_a_parse_error_naming_it(monkeypatch: pytes
         parse_bytes(SEED.read_bytes(), locator="inbox/seed.txt")
     assert caught.value.reason == "parser failure on this input (IndexError: list index out of range)"
     assert str(caught.value).startswith("inbox/seed.txt")
+
+
+# --- bounds on what one input may cost (parsers.limits) ------------------------------------------
+
+
+def _in_body(markup: str) -> bytes:
+    page = _html("gen_a_ru")
+    anchor = '<div class="article__content" itemprop="articleBody">'
+    assert anchor in page
+    return page.replace(anchor, anchor + markup).encode()
+
+
+def test_gzip_that_unpacks_past_the_cap_is_refused_and_one_under_it_parses() -> None:
+    bomb = gzip.compress(b"<html><body>" + b" " * MAX_INPUT_BYTES)
+    with pytest.raises(ParseError, match=r"gzip data unpacks to more than 5,000,000 bytes"):
+        parse_bytes(bomb, locator="bomb.html.gz")
+    padded = _html("gen_a_ru").encode() + b" " * (MAX_INPUT_BYTES - 20_000)
+    assert parse_bytes(gzip.compress(padded), locator="big.html.gz").title
+
+
+def test_input_over_the_cap_is_refused_by_its_size(tmp_path: Path) -> None:
+    with pytest.raises(ParseError, match=r"input is 5,000,001 bytes, more than the 5,000,000-byte limit"):
+        parse_bytes(b"x" * (MAX_INPUT_BYTES + 1), locator="big.txt")
+    big = tmp_path / "big.txt"
+    with big.open("wb") as file:
+        file.truncate(MAX_INPUT_BYTES + 1)
+    with pytest.raises(ParseError, match=r"file is 5,000,001 bytes, more than the 5,000,000-byte limit"):
+        parse_file(big)
+
+
+def test_shape_guard_passes_every_fixture_and_the_seed_far_below_its_bounds() -> None:
+    """No false positive: each real layout nests a handful deep, far from MAX_NESTING_DEPTH."""
+    for page in sorted(FIXTURES.glob("*.html")):
+        html = page.read_bytes().decode("cp1251" if "cp1251" in page.name else "utf-8-sig")
+        shape = measure_html_shape(html)
+        assert shape.complete and shape.deepest < 20 and shape.elements < 500, (page.name, shape)
+        check_html_shape(html, page.name)
+        assert parse_bytes(page.read_bytes(), locator=page.name).title
+    assert parse_file(SEED).title  # a text copy never meets the HTML scan
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<p>paragraph " * 3_000,  # unclosed paragraphs close each other
+        "<ul>" + "<li>item " * 3_000 + "</ul>",
+        "<table>" + "<tr><td>cell" * 3_000 + "</table>",
+        "line<br>" * 3_000,
+        "<svg>" + '<path d="M0 0"/>' * 3_000 + "</svg>",  # self-closing inside svg
+        "<script>" + "document.write('<div>');" * 3_000 + "</script>",  # text, not tags
+        "<!--" + "<div>" * 3_000 + "-->",
+        "<span>unclosed " * 400 + "</div><div>",  # an ancestor's end tag closes them
+    ],
+)
+def test_shape_guard_accepts_markup_that_only_looks_deep(markup: str) -> None:
+    assert parse_bytes(_in_body(markup), locator="page.html").title
+
+
+@pytest.mark.parametrize(
+    ("markup", "reason"),
+    [
+        ("<div>" * 600, "HTML nesting deeper than 512 elements (found 60"),
+        ("<div/>" * 600, "HTML nesting deeper than 512 elements"),  # the slash means nothing in HTML
+        ("<b>" * 600, "HTML nesting deeper than 512 elements"),
+        ("<i></i>" * 100_000, "HTML has more than 100,000 elements"),
+        ("</i>" * 200_001, "HTML has more than 200,000 tags"),
+        ("<h2>heading</h2>" * 5_001, "article body has more than 5,000 blocks"),
+        ('<img src="/a.jpg">' * 5_001, "article body has more than 5,000 blocks"),
+    ],
+)
+def test_shape_guard_refuses_costly_pages_with_a_reason(markup: str, reason: str) -> None:
+    with pytest.raises(ParseError, match=re.escape(reason)) as refused:
+        parse_bytes(_in_body(markup), locator="page.html")
+    assert refused.value.source_name == "page.html"
+
+
+def test_text_copy_bounds_lines_and_tag_words() -> None:
+    text = SEED.read_text(encoding="utf-8")
+    with pytest.raises(ParseError, match=r"more than the 20,000-line limit"):
+        parse_bytes((text + "\nline" * 20_000).encode(), locator="long.txt")
+    many_tags = text.replace("Теги:", "Теги: " + "тег " * 1_001)
+    with pytest.raises(ParseError, match=r"more than the 1,000-word limit"):
+        parse_bytes(many_tags.encode(), locator="tags.txt")
+
+
+def test_deep_json_ld_is_skipped_and_the_markup_still_parses() -> None:
+    page = _html("gen_a_ru").replace(
+        "</head>", '<script type="application/ld+json">' + "[" * 100_000 + "</script></head>"
+    )
+    assert parse_bytes(page.encode(), locator="page.html").title
