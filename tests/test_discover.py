@@ -23,11 +23,15 @@ Replica = tuple[ReplicaSite, str]
 FAST = FetchConfig(requests_per_second=0, read_timeout=1.0, max_attempts=2, backoff_base=0.05)
 
 
-def run_discovery(base: str, known: set[str] | None = None, max_pages: int = 3) -> DiscoveryResult:
+def run_discovery(
+    base: str, known: set[str] | None = None, max_pages: int = 3, max_links_per_page: int = 300
+) -> DiscoveryResult:
     async def go() -> DiscoveryResult:
         source = get_source("kazinform", base)
         async with Fetcher.for_source(source, FAST) as fetcher:
-            return await discover(source, fetcher, known or set(), max_pages=max_pages)
+            return await discover(
+                source, fetcher, known or set(), max_pages=max_pages, max_links_per_page=max_links_per_page
+            )
 
     return asyncio.run(go())
 
@@ -173,6 +177,29 @@ def test_discovery_reads_feeds_then_lenta_pages(replica: Replica) -> None:
     }
     assert expected <= set(ids)
     assert all(v.raw for v in result.visits if v.status == "listed")
+
+
+def test_links_per_feed_or_listing_page_are_capped(replica: Replica) -> None:
+    _, base = replica
+    source = get_source("kazinform", base)
+    full = run_discovery(base, max_pages=1)
+    capped = run_discovery(base, max_pages=1, max_links_per_page=5)
+    assert full.links_not_followed == 0 and all(v.error is None for v in full.visits)
+    not_followed = 0
+    for whole, cut in zip(full.visits, capped.visits, strict=True):
+        raw = whole.raw or b""
+        if whole.locator.endswith(".xml"):
+            listed = links_from_feed(raw, whole.locator, source=source)
+        else:
+            listed = links_from_listing(raw, whole.locator, source)
+        assert len(listed) > 5, whole.locator
+        assert (cut.status, cut.error) == ("listed", f"links capped: kept 5 of {len(listed)}")
+        not_followed += len(listed) - 5
+    assert capped.links_not_followed == not_followed
+    # The first five links of each page are the ones kept (each article once).
+    assert len(capped.links) <= 5 * len(capped.visits)
+    first_of_feed = links_from_feed(full.visits[0].raw or b"", full.visits[0].locator, source=source)[:5]
+    assert capped.links[:5] == first_of_feed
 
 
 def test_discovery_records_a_missing_listing_page_as_failed(replica: Replica) -> None:

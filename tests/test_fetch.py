@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections.abc import Coroutine
+from dataclasses import replace
 from datetime import UTC
 from typing import Any, TypeVar
 
@@ -331,3 +332,74 @@ def test_an_unexpected_error_on_one_url_fails_that_url_only(replica: Replica) ->
     ok, failed = asyncio.run(run())
     assert ok.http_status == 200 and ok.error is None
     assert failed.error == "unexpected error: RuntimeError: protocol surprise"
+
+
+def test_only_answers_a_retry_can_change_are_retried(replica: Replica) -> None:
+    site, base = replica
+    timed_out, forbidden, bad = (a.path for a in site.live_articles()[12:15])
+    site.set_fault(timed_out, "status", status=408)
+    site.set_fault(forbidden, "status", status=403)
+    site.set_fault(bad, "status", status=400)
+    assert run(fetch(base, base + timed_out)).error == "HTTP 408 after 3 attempts"
+    assert run(fetch(base, base + forbidden)).error == "HTTP 403"
+    assert run(fetch(base, base + bad)).error == "HTTP 400"
+    assert [len(site.requests_to(p)) for p in (timed_out, forbidden, bad)] == [3, 1, 1]
+
+
+def test_a_host_asking_to_wait_too_long_is_given_up_while_another_goes_on(replica: Replica) -> None:
+    from replica import serve
+
+    site, base = replica
+    limited, *rest = site.live_articles()[:4]
+    site.set_fault(limited.path, "retry_after", seconds=100_000)
+    with serve(site, host="127.0.0.2") as other_base:
+        hosts = frozenset({"127.0.0.1", "127.0.0.2"})
+
+        async def both() -> list[FetchResult]:
+            async with Fetcher(hosts, replace(FAST, concurrency_per_host=1), trusted_hosts=hosts) as fetcher:
+                first = await fetcher.fetch(base + limited.path)
+                others = [base + a.path for a in rest] + [other_base + a.path for a in rest]
+                return [first, *await fetcher.fetch_many(others)]
+
+        started = time.monotonic()
+        results = run(both())
+    assert time.monotonic() - started < 10
+    reason = "rate limited by host, retry after 100000 s"
+    assert [(r.error, r.http_status) for r in results[:4]] == [(reason, 429)] + [(reason, None)] * 3
+    assert [r.outcome for r in results[4:]] == ["ok"] * 3
+    # One request to the limited page, none more to its host than before: the others were asked
+    # of the second host only.
+    assert len(site.requests_to(limited.path)) == 1
+    assert all(len(site.requests_to(a.path)) == 1 for a in rest)
+
+
+def test_retries_stay_within_the_url_deadline(replica: Replica) -> None:
+    site, base = replica
+    path = site.live_articles()[15].path
+    site.set_fault(path, "retry_after", status=503, seconds=1)  # within the cap, for ever
+    config = replace(FAST, max_attempts=10, url_deadline=2.5)
+    started = time.monotonic()
+    result = run(fetch(base, base + path, config))
+    assert time.monotonic() - started < 5
+    assert result.error is not None and result.error.startswith("HTTP 503 after ")
+    assert result.error.endswith(" attempts (no time left of the 2.5 s per URL)")
+    assert 2 <= len(site.requests_to(path)) <= 3
+
+
+def test_the_run_limit_cuts_a_request_and_starts_none_after_it(replica: Replica) -> None:
+    site, base = replica
+    slow, later = site.live_articles()[16], site.live_articles()[17]
+    site.set_fault(slow.path, "slow", delay=5.0)
+    config = replace(FAST, read_timeout=10.0, request_deadline=30.0, concurrency_per_host=1)
+
+    async def limited() -> list[FetchResult]:
+        source = get_source("kazinform", base)
+        async with Fetcher.for_source(source, config, stop_at=time.monotonic() + 1.0) as fetcher:
+            return await fetcher.fetch_many([base + slow.path, base + later.path])
+
+    started = time.monotonic()
+    cut, not_started = run(limited())
+    assert time.monotonic() - started < 3
+    for result in (cut, not_started):
+        assert result.unfetched and result.error == "not fetched: the run reached its time limit"
+    assert len(site.requests_to(slow.path)) == 1 and site.requests_to(later.path) == []
