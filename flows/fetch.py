@@ -115,6 +115,7 @@ class _Exchange:
     request_headers: list[tuple[str, str]] = field(default_factory=list)
     retry: bool = False  # another attempt could answer differently (timeouts, 5xx, 408, 429, network)
     elapsed: float = 0.0  # seconds the request itself took, waiting for the host's turn excluded
+    spent: float = 0.0  # seconds of the URL's deadline used by all attempts and their waits
 
 
 class _Refused(Exception):
@@ -229,18 +230,25 @@ class Fetcher:
         chain = [url]
         current = url
         attempts = 0
+        time_left = self.config.url_deadline  # shared by every hop of a redirect chain
         for _ in range(self.config.max_redirects + 1):
             given_up = self._given_up.get((urlsplit(current).hostname or "").lower())
             if given_up:
                 return _failed(url, current, given_up, fetched_at, attempts)
+            if time_left <= 0:
+                reason = f"no time left of the {_seconds(self.config.url_deadline)} s per URL (redirects)"
+                return _failed(url, current, reason, fetched_at, attempts)
             try:
                 await self._check_allowed(current)
             except _Refused as refusal:
                 reason = str(refusal) if len(chain) == 1 else f"redirect refused: {refusal}"
                 return _failed(url, current, reason, fetched_at, attempts)
             etag, last_modified = (validators or {}).get(current, (None, None))
-            exchange = await self._exchange(current, kind, _conditional_headers(etag, last_modified))
+            exchange = await self._exchange(
+                current, kind, _conditional_headers(etag, last_modified), time_left
+            )
             attempts += exchange.attempts
+            time_left -= exchange.spent
             location = exchange.headers.get("location") if exchange.headers is not None else None
             if exchange.error is None and exchange.status in _REDIRECTS and location:
                 target = _without_fragment(urljoin(current, location))
@@ -294,20 +302,25 @@ class Fetcher:
             self._limiter.set_min_interval(host, float(delay))
         return rules
 
-    async def _exchange(self, url: str, kind: ContentKind, headers: dict[str, str]) -> _Exchange:
+    async def _exchange(
+        self, url: str, kind: ContentKind, headers: dict[str, str], time_left: float | None = None
+    ) -> _Exchange:
         """One URL with bounded retries; 429/503 wait for Retry-After, others back off with jitter.
 
         Only answers another attempt can change are retried, and all attempts together, with their
-        waits, stay within `url_deadline`. A Retry-After beyond `retry_after_cap` gives the host up.
+        waits, stay within `time_left` (`url_deadline` unless less is left). A Retry-After beyond
+        `retry_after_cap` gives the host up.
         """
         config = self.config
+        allowed = config.url_deadline if time_left is None else time_left
         host = urlsplit(url).hostname or ""
         spent = 0.0  # this URL's own time: requests, backoffs, pauses (not its turn in the queue)
         last = _Exchange()
         for attempt in range(1, config.max_attempts + 1):
-            last = await self._attempt(url, kind, headers, host, config.url_deadline - spent)
+            last = await self._attempt(url, kind, headers, host, allowed - spent)
             last.attempts = attempt
             spent += last.elapsed
+            last.spent = spent
             if not last.retry:
                 return last
             retry_after = None
@@ -321,11 +334,13 @@ class Fetcher:
             if attempt == config.max_attempts:
                 break
             wait = self._backoff(attempt) if retry_after is None else retry_after
-            if spent + wait >= config.url_deadline:
+            if spent + wait >= allowed:
                 limit = _seconds(config.url_deadline)
-                last.error = f"{last.error} after {attempt} attempts (no time left of the {limit} s per URL)"
+                tries = f"{attempt} attempt" + ("s" if attempt > 1 else "")
+                last.error = f"{last.error} after {tries} (no time left of the {limit} s per URL)"
                 return last
             spent += wait
+            last.spent = spent
             if retry_after is None:
                 await self._sleep(wait)
             else:

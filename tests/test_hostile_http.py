@@ -28,16 +28,19 @@ import pytest
 from flows.crawl import CrawlSummary, crawl_sources
 from flows.fetch import FetchConfig, Fetcher, FetchResult
 from hostile_http import (
+    Behaviour,
     HostileServer,
     big_feed,
     deep_page,
     file_body,
+    head,
     huge_head,
     retry_after,
     serving,
     slow_body,
     slow_head,
     static,
+    write_all,
     write_gzip_bomb,
 )
 from parsers.limits import MAX_INPUT_BYTES
@@ -425,3 +428,23 @@ def test_body_cap_holds_for_bytes_received_and_unpacked(hostile: Hostile) -> Non
     unpacked, exact = fetch_all(hostile, ["/big/unpacked", "/big/exact"], config)
     assert unpacked.error == f"body larger than {cap} bytes once decompressed (gzip)"
     assert exact.error is None and exact.body == b"a" * cap
+
+
+def test_a_redirect_chain_shares_one_url_deadline(hostile: Hostile) -> None:
+    def slow_redirect(to: str) -> Behaviour:
+        async def answer(writer: asyncio.StreamWriter) -> None:
+            await asyncio.sleep(0.6)
+            await write_all(writer, head(302, {"Location": to, "Content-Length": "0"}))
+
+        return answer
+
+    for hop in range(5):
+        hostile.server.routes[f"/hop/{hop}"] = slow_redirect(f"/hop/{hop + 1}")
+    config = replace(HOSTILE_FETCH, url_deadline=1.5)
+    started = time.monotonic()
+    (result,) = fetch_all(hostile, ["/hop/0"], config)
+    assert time.monotonic() - started < 3  # five hops of 0.6 s each would take 3 s and more
+    assert (
+        result.error == "no complete answer within 0.3 s after 1 attempt (no time left of the 1.5 s per URL)"
+    )
+    assert [len(hostile.server.requests_to(f"/hop/{hop}")) for hop in range(4)] == [1, 1, 1, 0]
