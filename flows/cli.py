@@ -5,15 +5,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import errno
 import json
+import os
+import stat
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 DEFAULT_INPUTS = ["seeds/"]
 MAX_CELL_WIDTH = 60
 MAX_LOADED_SHOWN = 20  # articles listed after an ingest; the summary counts them all
+
+# Exit statuses: a run that failed, a command given wrongly, and Ctrl-C (128 + SIGINT, as shells do).
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+PARSE_ADVICE = "`kazinform parse` reads Kazinform pages (.html, .htm, .html.gz) and text copies (.txt)"
+DEBUG_HELP = "show the full traceback of an error instead of its one-line message"
+
+
+class KazinformArgumentParser(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr, like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"kazinform: {message} — see `{self.prog} --help`\n")
 
 
 def _add_warehouse_option(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +42,18 @@ def _add_warehouse_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_debug_option(parser: argparse.ArgumentParser, *, default: object) -> None:
+    parser.add_argument("--debug", action="store_true", default=default, help=DEBUG_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kazinform", description=__doc__)
+    parser = KazinformArgumentParser(
+        prog="kazinform",
+        description=__doc__,
+        epilog="Errors are one line on stderr; exit status 1 when a run failed, 2 when a command was "
+        "given wrongly (bad arguments, bad or refused SQL), 130 when interrupted.",
+    )
+    _add_debug_option(parser, default=False)
     commands = parser.add_subparsers(dest="command", required=True)
 
     ingest = commands.add_parser("ingest", help="read files, directories or globs into the warehouse")
@@ -43,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--warc", metavar="FILE", help="also append every fetched article page to a WARC file")
     crawl.add_argument("--concurrency", type=int, default=None, metavar="N", help="connections per host")
 
-    parse = commands.add_parser("parse", help="print each parsed record as a JSON line; no warehouse")
+    parse = commands.add_parser(
+        "parse", help="print each parsed record as a JSON line; no warehouse; one error line per bad file"
+    )
     parse.add_argument("paths", nargs="+", metavar="PATH")
     parse.add_argument("--url", help="the address the page was fetched from")
 
@@ -56,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("article_id")
     history.add_argument("--source", default=None)
     _add_warehouse_option(history)
+    for command in (ingest, crawl, parse, query, history):
+        # `--debug` after the command too; SUPPRESS keeps one given before it
+        _add_debug_option(command, default=argparse.SUPPRESS)
     return parser
 
 
@@ -68,13 +101,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "query": run_query,
         "history": run_history,
     }[args.command]
-    from flows.prefect_api import PrefectApiError
-
     try:
         return handler(args)
-    except PrefectApiError as error:
-        print(f"kazinform: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            traceback.print_exc()
+        print("kazinform: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # the one error path: every failure ends as one line and a status
+        message, status = describe_error(error, args)
+        if args.debug:
+            traceback.print_exc()
+        print(f"kazinform: {message}", file=sys.stderr)
+        return status
 
 
 def run_ingest(args: argparse.Namespace) -> int:
@@ -130,29 +169,92 @@ def _print_loaded(warehouse_path: Path, run_id: str) -> None:
             print(f"… and {total - len(rows)} more (query the visits of run {run_id})")
 
 
+class UnreadableInputError(Exception):
+    """A path given to `parse` that cannot be read as one input; says why and what to do."""
+
+    def __init__(self, reason: str, advice: str, status: int = EXIT_FAILURE) -> None:
+        super().__init__(f"{reason} — {advice}")
+        self.status = status
+
+
+_CHECK_PATH = "check the path"
+_OS_REASONS: dict[int, tuple[str, str]] = {
+    errno.ENOENT: ("no such file", _CHECK_PATH),
+    errno.ENOTDIR: ("no such file (a part of the path is not a directory)", _CHECK_PATH),
+    errno.ELOOP: ("symbolic link loop", "fix or remove the link"),
+    errno.EACCES: ("permission denied", "check the file's permissions"),
+    errno.EPERM: ("permission denied", "check the file's permissions"),
+    errno.ENAMETOOLONG: ("file name too long", _CHECK_PATH),
+}
+
+
+def _unreadable(error: OSError, path: Path) -> UnreadableInputError:
+    if error.errno == errno.ENOENT and path.is_symlink():
+        return UnreadableInputError(
+            f"dangling symbolic link (its target {os.readlink(path)} does not exist)",
+            "fix or remove the link",
+        )
+    reason, advice = _OS_REASONS.get(error.errno or 0, ((error.strerror or str(error)).lower(), _CHECK_PATH))
+    return UnreadableInputError(reason, advice)
+
+
+def read_input_file(path: Path, limit: int) -> bytes:
+    """The bytes of one input file, refused in words if it is no readable file or larger than `limit`."""
+    try:
+        info = path.stat()  # follows links: a loop or a dangling link fails here, before any read
+        if stat.S_ISDIR(info.st_mode):
+            raise UnreadableInputError(
+                "is a directory",
+                "`kazinform parse` takes files; `kazinform ingest DIR` reads a directory",
+                EXIT_USAGE,
+            )
+        if not stat.S_ISREG(info.st_mode):  # a pipe or device could block or never end
+            raise UnreadableInputError("not a regular file (a device, pipe or socket)", _CHECK_PATH)
+        with path.open("rb") as file:
+            raw = file.read(limit + 1)  # one byte more than allowed is enough to know it is too large
+    except OSError as error:
+        raise _unreadable(error, path) from error
+    if len(raw) > limit:
+        raise UnreadableInputError(
+            f"too large: {max(info.st_size, len(raw)):,} bytes, more than the {limit:,} "
+            "allowed for one input",
+            "news pages are 100–300 KB; check that this file is one",
+        )
+    return raw
+
+
 def run_parse(args: argparse.Namespace) -> int:
     from parsers.api import parse_bytes
+    from parsers.limits import MAX_INPUT_BYTES
     from parsers.record import ParseError
 
-    failed = 0
+    status = 0
     for path in args.paths:
         try:
-            record = parse_bytes(Path(path).read_bytes(), locator=path, url=args.url)
-        except (ParseError, OSError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            failed += 1
+            raw = read_input_file(Path(path), MAX_INPUT_BYTES)
+            record = parse_bytes(raw, locator=path, url=args.url)
+        except UnreadableInputError as error:
+            print(f"kazinform: {path}: {error}", file=sys.stderr)
+            status = max(status, error.status)
+            continue
+        except Exception as error:  # one bad input never stops the others
+            if args.debug:
+                traceback.print_exc()
+            reason = error.reason if isinstance(error, ParseError) else f"{type(error).__name__}: {error}"
+            print(f"kazinform: {path}: cannot parse: {_first_line(reason)} — {PARSE_ADVICE}", file=sys.stderr)
+            status = max(status, EXIT_FAILURE)
             continue
         print(json.dumps(record.to_json_dict(), ensure_ascii=False))
-    return 1 if failed else 0
+    return status
 
 
 def run_query(args: argparse.Namespace) -> int:
-    from warehouse.db import open_reader, resolve_warehouse_path
+    from warehouse.db import resolve_warehouse_path
+    from warehouse.query_sandbox import open_query_connection, run_sql
 
-    with open_reader(resolve_warehouse_path(args.warehouse)) as connection:
-        result = connection.execute(args.sql)
-        columns = [d[0] for d in result.description] if result.description else []
-        rows = result.fetchall() if columns else []
+    with open_query_connection(resolve_warehouse_path(args.warehouse)) as connection:
+        result = run_sql(connection, args.sql)
+    columns, rows = result.columns, result.rows
     if args.format == "json":
         print(
             json.dumps(
@@ -179,6 +281,85 @@ def run_history(args: argparse.Namespace) -> int:
         return 1
     print(render_history(history))
     return 0
+
+
+def _first_line(text: object) -> str:
+    return (str(text).strip().splitlines() or [""])[0]
+
+
+def _with_advice(message: str, advice: str) -> str:
+    """`message — advice`, unless the message already says what to do."""
+    return message if " — " in message else f"{message} — {advice}"
+
+
+_DEBUG_ADVICE = "run again with --debug to see where it happened"
+_PREFECT_ADVICE = (
+    "check that the Prefect API answers (PREFECT_API_URL), or unset PREFECT_API_URL to let kazinform "
+    "start a local server"
+)
+_OS_ERROR_REASONS: dict[int, str] = {
+    errno.ENOENT: "no such file or directory",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ELOOP: "symbolic link loop",
+    errno.EISDIR: "is a directory",
+    errno.ENOSPC: "no space left on the device",
+}
+
+
+def describe_error(error: BaseException, args: argparse.Namespace) -> tuple[str, int]:
+    """The one line (`what went wrong — what to do`) and exit status for an error a command raised."""
+    import duckdb
+
+    from flows.prefect_api import PrefectApiError
+    from warehouse.db import (
+        WarehouseError,
+        WarehouseLockedError,
+        WarehouseNotFoundError,
+        resolve_warehouse_path,
+    )
+    from warehouse.query_sandbox import QueryRefusedError, QuerySqlError
+
+    if isinstance(error, QueryRefusedError | QuerySqlError):
+        return _first_line(error), EXIT_USAGE
+    if isinstance(error, WarehouseNotFoundError):
+        path = resolve_warehouse_path(getattr(args, "warehouse", None))
+        return (
+            f"no warehouse at {path} — run `kazinform ingest` first, or pass --warehouse FILE "
+            "(or set $KAZINFORM_WAREHOUSE)",
+            EXIT_FAILURE,
+        )
+    if isinstance(error, WarehouseLockedError):
+        message, _, advice = _first_line(error).partition("; ")
+        return _with_advice(message, advice or "try again when the other run has finished"), EXIT_FAILURE
+    if isinstance(error, WarehouseError):
+        advice = "check that the file is a kazinform warehouse (a DuckDB file) that can be read"
+        return _with_advice(_first_line(error), advice), EXIT_FAILURE
+    if isinstance(error, PrefectApiError):
+        return _with_advice(_first_line(error), _PREFECT_ADVICE), EXIT_FAILURE
+    if isinstance(error, duckdb.InterruptException) or str(error) == "Query interrupted":
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(error, duckdb.Error):
+        return f"warehouse error: {_first_line(error)} — {_DEBUG_ADVICE}", EXIT_FAILURE
+    if isinstance(error, OSError):
+        return _describe_os_error(error), EXIT_FAILURE
+    if isinstance(error, MemoryError):
+        return "out of memory — give the run more memory, or fewer inputs at a time", EXIT_FAILURE
+    module = type(error).__module__
+    what = _first_line(error) or type(error).__name__
+    if module.startswith(("httpx", "httpcore")):
+        return f"network error: {what} — {_PREFECT_ADVICE}", EXIT_FAILURE
+    if module.startswith("prefect"):
+        return f"Prefect: {what} — {_PREFECT_ADVICE}", EXIT_FAILURE
+    return f"unexpected error ({type(error).__name__}: {_first_line(error)}) — {_DEBUG_ADVICE}", EXIT_FAILURE
+
+
+def _describe_os_error(error: OSError) -> str:
+    reason = _OS_ERROR_REASONS.get(error.errno or 0) or (error.strerror or "").lower() or str(error)
+    if error.filename is None:
+        return f"{reason} — check the paths and the network this command uses"
+    target = f" → {error.filename2}" if error.filename2 is not None else ""
+    return f"{error.filename}{target}: {reason} — check the path and its permissions"
 
 
 def _cell(value: Any) -> str:
