@@ -1,0 +1,397 @@
+"""`kazinform query` reads the warehouse and nothing else, and every CLI error is one line.
+
+Each attack runs the real command in a subprocess against real DuckDB files, then checks that
+nothing happened: the other warehouse keeps its rows, the queried file is byte for byte the same,
+no file was written, nothing outside was printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from test_warehouse_support import bare, make_record, parsed
+from warehouse.db import open_writer
+from warehouse.load import load_batch
+
+ROOT = Path(__file__).resolve().parent.parent
+VISITS_PER_WAREHOUSE = 2  # one article visit and one failed visit
+
+
+def kazinform(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The command as a person runs it; no Prefect is needed by query, history or parse."""
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def build_warehouse(path: Path) -> None:
+    with open_writer(path) as connection:
+        load_batch(
+            connection,
+            "run-1",
+            [parsed(make_record()), bare("failed", article_id=None, error="timed out", locator="x")],
+        )
+
+
+def visit_count(path: Path) -> int:
+    with duckdb.connect(str(path), read_only=True) as connection:
+        return connection.execute("select count(*) from visits").fetchone()[0]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Warehouses:
+    queried: Path
+    hard_link: Path  # the queried file under another name
+    other: Path
+    outside: Path  # a directory with a file whose name must not leak
+
+    def sql(self, template: str) -> str:
+        return template.format(
+            other=self.other, link=self.hard_link, queried=self.queried, outside=self.outside
+        )
+
+
+@pytest.fixture(scope="module")
+def warehouses(tmp_path_factory: pytest.TempPathFactory) -> Warehouses:
+    folder = tmp_path_factory.mktemp("query-safety")
+    queried, other = folder / "queried.duckdb", folder / "other.duckdb"
+    build_warehouse(queried)
+    build_warehouse(other)
+    hard_link = folder / "hard-link.duckdb"
+    os.link(queried, hard_link)
+    outside = folder / "outside"
+    outside.mkdir()
+    (outside / "secret-name.txt").write_text("root:x:0:0:secret line\n")
+    return Warehouses(queried, hard_link, other, outside)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int) -> str:
+    assert result.returncode == status, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("kazinform: ") and " — " in lines[0]
+    return lines[0]
+
+
+# (id, SQL template, words the refusal must say)
+ATTACKS = [
+    ("attach-other-read-write", "attach '{other}' as e (READ_WRITE); delete from e.visits", "attaching"),
+    ("attach-other", "attach '{other}' as e; delete from e.visits", "attaching"),
+    ("attach-other-read-only", "attach '{other}' as e (READ_ONLY)", "attaching"),
+    ("attach-hard-link", "attach '{link}' as e (READ_WRITE); delete from e.visits", "attaching"),
+    ("attach-itself", "attach '{queried}' as e (READ_WRITE); delete from e.visits", "attaching"),
+    ("attach-memory", "attach ':memory:' as m", "attaching"),
+    ("copy-to-csv", "copy visits to '{outside}/copy.csv'", "files is disabled"),
+    ("copy-to-parquet", "copy (select 1) to '{outside}/copy.parquet' (format parquet)", "files is disabled"),
+    ("export-database", "export database '{outside}/export'", "files is disabled"),
+    ("import-database", "import database '{outside}'", "files is disabled"),
+    ("read-text", "select * from read_text('/etc/passwd')", "files is disabled"),
+    ("read-blob", "select * from read_blob('{outside}/secret-name.txt')", "files is disabled"),
+    ("read-csv", "select * from read_csv('{outside}/secret-name.txt', sep=':')", "files is disabled"),
+    ("read-json", "select * from read_json('/etc/passwd')", "files is disabled"),
+    ("read-parquet", "select * from read_parquet('{outside}/copy.parquet')", "files is disabled"),
+    ("glob", "select * from glob('{outside}/*')", "files is disabled"),
+    ("glob-root", "select * from glob('/root/*')", "files is disabled"),
+    ("copy-from", "create temp table t(line varchar); copy t from '/etc/passwd'", "files is disabled"),
+    ("read-url", "select * from read_csv('https://example.com/x.csv')", "disabled"),
+    ("install-httpfs", "install httpfs", "extensions is disabled"),
+    ("force-install", "force install httpfs", "extensions is disabled"),
+    ("load-httpfs", "load httpfs", "extensions is disabled"),
+    ("load-file", "load '{outside}/evil.duckdb_extension'", "extensions is disabled"),
+    ("set-external-access", "set enable_external_access = true", "settings cannot be changed"),
+    ("set-unlock", "set lock_configuration = false", "settings cannot be changed"),
+    ("reset-unlock", "reset lock_configuration", "settings cannot be changed"),
+    ("set-threads", "set threads = 1", "settings cannot be changed"),
+    ("set-profiling-output", "set profiling_output = '{outside}/profile.txt'", "settings cannot be changed"),
+    ("set-log-query-path", "set log_query_path = '{outside}/log.txt'", "settings cannot be changed"),
+    ("pragma-threads", "pragma threads = 1", "settings cannot be changed"),
+    ("pragma-profiling", "pragma enable_profiling", "settings cannot be changed"),
+    ("delete", "delete from visits", "opened read-only"),
+    ("drop", "drop table visits", "opened read-only"),
+    ("create-table", "create table t (x int)", "opened read-only"),
+    ("insert", "insert into visits (visit_id) values (999)", "opened read-only"),
+    ("update", "update visits set outcome = 'failed'", "opened read-only"),
+    ("select-then-delete", "select 1; delete from visits", "opened read-only"),
+]
+
+
+@pytest.mark.parametrize(("sql", "says"), [a[1:] for a in ATTACKS], ids=[a[0] for a in ATTACKS])
+def test_query_refuses_and_nothing_happens(warehouses: Warehouses, sql: str, says: str) -> None:
+    before = sha256(warehouses.queried)
+    result = kazinform("query", warehouses.sql(sql), "--warehouse", str(warehouses.queried))
+
+    line = assert_one_line_error(result, 2)
+    assert line.startswith("kazinform: query refused: ")
+    assert says in line
+    # nothing happened: both warehouses keep their rows, the queried file is unchanged …
+    assert visit_count(warehouses.other) == VISITS_PER_WAREHOUSE
+    assert visit_count(warehouses.hard_link) == VISITS_PER_WAREHOUSE
+    assert sha256(warehouses.queried) == before
+    # … no file was written beside the secret, and nothing outside was shown
+    assert sorted(p.name for p in warehouses.outside.iterdir()) == ["secret-name.txt"]
+    assert "root:x:0:0" not in result.stdout + result.stderr
+    assert "secret-name" not in result.stdout.replace(str(warehouses.outside), "")
+
+
+def test_the_same_attack_without_the_locked_connection_does_write(tmp_path: Path) -> None:
+    """What the refusals above guard against: a plain read-only DuckDB connection attaches a hard
+    link to its own file read-write and deletes its visits."""
+    queried = tmp_path / "queried.duckdb"
+    build_warehouse(queried)
+    os.link(queried, tmp_path / "link.duckdb")
+    with duckdb.connect(str(queried), read_only=True) as connection:
+        connection.execute(f"attach '{tmp_path / 'link.duckdb'}' as e (READ_WRITE); delete from e.visits")
+    assert visit_count(queried) == 0
+
+
+def test_reading_queries_still_answer_in_every_format(warehouses: Warehouses) -> None:
+    sql = "select outcome, count(*) as visits from visits group by outcome order by outcome"
+    table = kazinform("query", sql, "--warehouse", str(warehouses.queried))
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[0].split() == ["outcome", "visits"]
+    assert "(2 rows)" in table.stdout
+    as_json = kazinform("query", sql, "--format", "json", "--warehouse", str(warehouses.queried))
+    assert json.loads(as_json.stdout) == [
+        {"outcome": "created", "visits": 1},
+        {"outcome": "failed", "visits": 1},
+    ]
+    # session-only statements change nothing outside the query and stay allowed
+    temp = kazinform(
+        "query",
+        "create temp table t as select 41 as x; select x + 1 as answer from t",
+        "--format",
+        "csv",
+        "--warehouse",
+        str(warehouses.queried),
+    )
+    assert temp.stdout.split() == ["answer", "42"], temp.stderr
+
+
+def test_timestamps_are_shown_in_utc_whatever_the_machine_zone(warehouses: Warehouses) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "query", "select current_setting('TimeZone') as zone",
+         "--format", "csv", "--warehouse", str(warehouses.queried)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "TZ": "Asia/Almaty"},
+    )  # fmt: skip
+    assert result.stdout.split() == ["zone", "UTC"], result.stderr
+
+
+# The README's examples, as tests/test_readme_sql.py reads them (without importing its crawl fixtures).
+README_QUERIES = re.findall(r"```sql\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+
+
+@pytest.mark.parametrize("sql", README_QUERIES, ids=lambda sql: sql.splitlines()[0].strip("- "))
+def test_readme_queries_run_on_the_locked_connection(warehouses: Warehouses, sql: str) -> None:
+    result = kazinform("query", sql, "--warehouse", str(warehouses.queried))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+# --- the error path ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["query", "history"])
+def test_a_missing_warehouse_is_one_line_naming_it(tmp_path: Path, command: str) -> None:
+    missing = tmp_path / "nowhere.duckdb"
+    argument = "select 1" if command == "query" else "7da5a18f"
+    line = assert_one_line_error(kazinform(command, argument, "--warehouse", str(missing)), 1)
+    assert str(missing) in line
+    assert "kazinform ingest" in line and "--warehouse" in line
+    assert not missing.exists()
+
+
+def test_a_directory_as_warehouse_is_one_line(tmp_path: Path) -> None:
+    line = assert_one_line_error(kazinform("query", "select 1", "--warehouse", str(tmp_path)), 1)
+    assert str(tmp_path) in line
+
+
+@pytest.mark.parametrize(
+    ("sql", "says"),
+    [
+        ("selec 1", "syntax error"),
+        ("select nope from visits", "nope"),
+        ("select * from no_such_table", "no_such_table"),
+        ("select 'x'::int", "convert"),
+    ],
+    ids=["syntax", "unknown-column", "unknown-table", "bad-cast"],
+)
+def test_bad_sql_is_one_line_and_bad_usage(warehouses: Warehouses, sql: str, says: str) -> None:
+    line = assert_one_line_error(kazinform("query", sql, "--warehouse", str(warehouses.queried)), 2)
+    assert line.startswith("kazinform: bad SQL: ")
+    assert says in line
+
+
+def test_a_missing_argument_is_one_line_and_bad_usage() -> None:
+    line = assert_one_line_error(kazinform("query"), 2)
+    assert "sql" in line and "kazinform query --help" in line
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback_with_the_same_status(warehouses: Warehouses, where: str) -> None:
+    query = ["query", "selec 1", "--warehouse", str(warehouses.queried)]
+    result = kazinform(*(["--debug", *query] if where == "before" else [*query, "--debug"]))
+    assert result.returncode == 2
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "ParserException" in result.stderr
+    assert "--debug" in kazinform("--help").stdout
+
+
+def test_ctrl_c_interrupts_a_long_query(warehouses: Warehouses) -> None:
+    endless = "select count(*) from range(1000000000000) t(a), range(10) u(b) where a + b = 7"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "query", endless, "--warehouse", str(warehouses.queried)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell starts background jobs with SIGINT ignored; a person at a terminal has it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        time.sleep(3)  # imports, the connection and the start of the query
+        assert child.poll() is None, child.communicate()
+        interrupted_at = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    assert time.monotonic() - interrupted_at < 15
+    assert child.returncode == 130, stderr
+    assert stderr == "kazinform: interrupted\n"
+
+
+def test_describe_error_for_a_locked_warehouse_and_an_os_error(tmp_path: Path) -> None:
+    """Errors whose commands are slow to provoke (30 s lock wait, a Prefect run) are described
+    from the real exception objects."""
+    from flows.cli import build_parser, describe_error
+    from warehouse.db import WarehouseLockedError, open_reader
+
+    path = tmp_path / "held.duckdb"
+    build_warehouse(path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; sys.path.insert(0, '.'); from warehouse.db import open_writer\n"
+         f"with open_writer({str(path)!r}):\n    print('held', flush=True); time.sleep(60)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(WarehouseLockedError) as locked, open_reader(path, timeout=0.5):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    args = build_parser().parse_args(["query", "select 1", "--warehouse", str(path)])
+    message, status = describe_error(locked.value, args)
+    assert status == 1
+    assert str(path) in message and "locked" in message and " — try again" in message
+
+    with pytest.raises(OSError) as missing:
+        (tmp_path / "absent.txt").read_bytes()
+    message, status = describe_error(missing.value, args)
+    assert status == 1
+    absent = tmp_path / "absent.txt"
+    assert message == f"{absent}: no such file or directory — check the path and its permissions"
+
+
+# --- parse: one line per bad path ----------------------------------------------------------------
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> dict[str, Path]:
+    good = tmp_path / "good.txt"
+    good.write_bytes((ROOT / "seeds" / "000_7da5a18f75e09145.txt").read_bytes())
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone.html")
+    from parsers.limits import MAX_INPUT_BYTES
+
+    huge = tmp_path / "huge.html"
+    with huge.open("wb") as file:
+        file.truncate(MAX_INPUT_BYTES + 1_000)  # sparse: costs no disk
+    not_a_page = tmp_path / "not-a-page.html"
+    not_a_page.write_text("garbage\n")
+    return {
+        "good": good,
+        "folder": folder,
+        "missing": tmp_path / "missing.html",
+        "loop": tmp_path / "loop-a",
+        "dangling": tmp_path / "dangling",
+        "huge": huge,
+        "not_a_page": not_a_page,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "says"),
+    [
+        ("folder", 2, "is a directory"),
+        ("missing", 1, "no such file"),
+        ("loop", 1, "symbolic link loop"),
+        ("dangling", 1, "dangling symbolic link"),
+        ("huge", 1, "too large: 5,001,000 bytes"),
+        ("not_a_page", 1, "cannot parse"),
+    ],
+)
+def test_parse_names_a_bad_path_and_the_reason(
+    inputs: dict[str, Path], name: str, status: int, says: str
+) -> None:
+    line = assert_one_line_error(kazinform("parse", str(inputs[name])), status)
+    assert line.startswith(f"kazinform: {inputs[name]}: {says}")
+
+
+def test_parse_prints_the_good_files_beside_the_bad_ones(inputs: dict[str, Path]) -> None:
+    bad = ["missing", "loop", "dangling", "huge", "not_a_page"]
+    result = kazinform("parse", str(inputs["good"]), *(str(inputs[name]) for name in bad))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert [line.split(":")[1].strip() for line in result.stderr.splitlines()] == [
+        str(inputs[name]) for name in bad
+    ]
+    [record] = result.stdout.splitlines()
+    assert '"article_id": "good"' in record
+
+
+def test_parse_names_an_unreadable_file(tmp_path: Path) -> None:
+    """As an unprivileged user (root reads everything: the child drops to `nobody` first)."""
+    secret = tmp_path / "secret.html"
+    secret.write_text("<html></html>")
+    secret.chmod(0)
+    seed = ROOT / "seeds" / "000_7da5a18f75e09145.txt"
+    script = (
+        "import contextlib, io, os, sys\n"
+        "import flows.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):  # a first parse imports all it needs\n"
+        f"    assert flows.cli.main(['parse', {str(seed)!r}]) == 0\n"
+        "if os.geteuid() == 0:  # the interpreter's own files may not be readable by nobody\n"
+        "    os.setgid(65534); os.setuid(65534)\n"
+        f"sys.exit(flows.cli.main(['parse', {str(secret)!r}]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    line = assert_one_line_error(result, 1)
+    assert line == f"kazinform: {secret}: permission denied — check the file's permissions"
