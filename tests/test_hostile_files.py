@@ -115,9 +115,11 @@ def nested_divs(depth: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def bomb_bytes(pytestconfig: pytest.Config) -> bytes:
-    """Cached between runs: the same bytes every time."""
-    cached = pytestconfig.cache.mkdir("hostile-files") / f"bomb-{BOMB_UNPACKED_MIB}.html.gz"
+def bomb_bytes(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """Cached between runs when pytest's cache is on: the same bytes every time."""
+    cache = getattr(pytestconfig, "cache", None)  # None under `-p no:cacheprovider`
+    folder = cache.mkdir("hostile-files") if cache is not None else tmp_path_factory.mktemp("hostile-files")
+    cached = folder / f"bomb-{BOMB_UNPACKED_MIB}.html.gz"
     if not cached.exists():
         cached.write_bytes(gzip_bomb(BOMB_UNPACKED_MIB))
     return cached.read_bytes()
