@@ -7,6 +7,7 @@ import asyncio
 import csv
 import errno
 import json
+import logging
 import os
 import stat
 import sys
@@ -124,6 +125,8 @@ def run_ingest(args: argparse.Namespace) -> int:
     ensure_prefect_api(log=lambda line: print(line, file=sys.stderr))
     from flows.ingest import ingest_files  # imported after the API URL is settled
 
+    _quiet_console_tracebacks(args)
+
     summary = ingest_files(args.paths or DEFAULT_INPUTS, str(warehouse_path))
     print(summary.to_text())
     _print_loaded(warehouse_path, summary.run_id)
@@ -138,6 +141,8 @@ def run_crawl(args: argparse.Namespace) -> int:
     ensure_prefect_api(log=lambda line: print(line, file=sys.stderr))
     from flows.crawl import crawl_sources
 
+    _quiet_console_tracebacks(args)
+
     summary = asyncio.run(
         crawl_sources(
             args.sources or ["kazinform"],
@@ -151,6 +156,30 @@ def run_crawl(args: argparse.Namespace) -> int:
     )
     print(summary.to_text())
     return 0
+
+
+def _quiet_console_tracebacks(args: argparse.Namespace) -> None:
+    """Without --debug, a failed flow or task is one log line on the terminal, not a traceback:
+    main tells the error once. Prefect formats terminal lines with PrefectFormatter (set up again
+    when a flow starts, so the class itself is changed); it is given a copy of each record without
+    the exception, so the API log handler, with its own formatter, still sends the full traceback
+    to the run's logs in the Prefect UI."""
+    if args.debug:
+        return
+    from prefect.logging.formatters import PrefectFormatter
+
+    if getattr(PrefectFormatter, "_kazinform_quiet", False):
+        return
+    format_record = PrefectFormatter.format
+
+    def format_without_traceback(self: PrefectFormatter, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            fields = {**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None}
+            record = logging.makeLogRecord(fields)
+        return format_record(self, record)
+
+    PrefectFormatter.format = format_without_traceback  # type: ignore[method-assign]
+    PrefectFormatter._kazinform_quiet = True  # type: ignore[attr-defined]
 
 
 def _print_loaded(warehouse_path: Path, run_id: str) -> None:
@@ -336,7 +365,10 @@ def describe_error(error: BaseException, args: argparse.Namespace) -> tuple[str,
         advice = "check that the file is a kazinform warehouse (a DuckDB file) that can be read"
         return _with_advice(_first_line(error), advice), EXIT_FAILURE
     if isinstance(error, PrefectApiError):
-        return _with_advice(_first_line(error), _PREFECT_ADVICE), EXIT_FAILURE
+        message = _first_line(error)  # most of these already say what to do, naming PREFECT_API_URL
+        return (
+            message if "PREFECT_API_URL" in message else _with_advice(message, _PREFECT_ADVICE)
+        ), EXIT_FAILURE
     if isinstance(error, duckdb.InterruptException) or str(error) == "Query interrupted":
         return "interrupted", EXIT_INTERRUPTED
     if isinstance(error, duckdb.Error):

@@ -281,6 +281,36 @@ def test_ctrl_c_interrupts_a_long_query(warehouses: Warehouses) -> None:
     assert stderr == "kazinform: interrupted\n"
 
 
+def test_an_unreachable_prefect_api_is_one_line_and_a_failure(tmp_path: Path) -> None:
+    from flows.prefect_api import free_port
+
+    dead_api = f"http://127.0.0.1:{free_port()}/api"
+    warehouse = tmp_path / "w.duckdb"
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "ingest", str(ROOT / "seeds"), "--warehouse", str(warehouse)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PREFECT_API_URL": dead_api, "PREFECT_HOME": str(tmp_path / "prefect")},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("kazinform: ") and dead_api in line and "PREFECT_API_URL" in line
+
+
+def test_a_failure_inside_a_flow_is_told_once_without_traceback(prefect_api: str, tmp_path: Path) -> None:
+    not_a_warehouse = tmp_path / "a-directory"
+    not_a_warehouse.mkdir()
+    ingest = ["ingest", str(ROOT / "seeds"), "--warehouse", str(not_a_warehouse)]
+    quiet = kazinform(*ingest, timeout=300)
+    assert quiet.returncode == 1, quiet.stderr
+    assert "Traceback" not in quiet.stderr
+    [told] = [line for line in quiet.stderr.splitlines() if line.startswith("kazinform: ")]
+    assert str(not_a_warehouse) in told and " — " in told
+    loud = kazinform("--debug", *ingest, timeout=300)
+    assert loud.returncode == 1
+    assert "Traceback (most recent call last)" in loud.stderr
+
+
 def test_describe_error_for_a_locked_warehouse_and_an_os_error(tmp_path: Path) -> None:
     """Errors whose commands are slow to provoke (30 s lock wait, a Prefect run) are described
     from the real exception objects."""
