@@ -1,7 +1,7 @@
 """Hostile files beside good ones: the ingest stays bounded in time and memory, records each hostile
 input as a visit with its reason, and loads the good files.
 
-The ingest runs in a child process so its own peak RSS (`ru_maxrss` from os.wait4) is measured.
+The ingest runs in a child process so its own peak RSS is measured (tests/child_usage.py).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
-import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from child_usage import run_measured
 from parsers.limits import MAX_INPUT_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,29 +57,12 @@ def run_ingest_child(
     inputs: list[str], warehouse: Path, env: dict[str, str], preexec: Callable[[], None] | None = None
 ) -> ChildRun:
     """`ingest_files(inputs, warehouse)` in a child process: its wall time, its own peak RSS, its summary."""
-    out_dir = Path(tempfile.mkdtemp(prefix="kazinform-child-"))
-    try:
-        with (out_dir / "out").open("wb") as stdout, (out_dir / "err").open("wb") as stderr:
-            started = time.monotonic()
-            child = subprocess.Popen(
-                [sys.executable, "-c", CHILD, json.dumps(inputs), str(warehouse)],
-                cwd=ROOT, env=env, stdout=stdout, stderr=stderr, preexec_fn=preexec,
-            )  # fmt: skip
-            while True:  # os.wait4 has no timeout: poll, and kill a child that overruns badly
-                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.monotonic() - started > 5 * MAX_INGEST_SECONDS:
-                    child.kill()
-                time.sleep(0.05)
-            seconds = time.monotonic() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
-        output = (out_dir / "out").read_text()
-        assert child.returncode == 0, (out_dir / "err").read_text()[-3000:]
-        result = json.loads(output.strip().splitlines()[-1])
-        return ChildRun(seconds, usage.ru_maxrss / 1024, result["counts"], result["text"])
-    finally:
-        shutil.rmtree(out_dir, ignore_errors=True)
+    child = run_measured(
+        CHILD, [json.dumps(inputs), str(warehouse)], env=env, timeout=5 * MAX_INGEST_SECONDS, preexec=preexec
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    return ChildRun(child.seconds, child.peak_rss_mb, result["counts"], result["text"])
 
 
 def visits_by_name(warehouse: Path) -> dict[str, tuple[str, str | None, int | None]]:

@@ -9,11 +9,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -25,6 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from child_usage import run_measured
 from flows.crawl import CrawlSummary, crawl_sources
 from flows.fetch import FetchConfig, Fetcher, FetchResult
 from hostile_http import (
@@ -131,46 +128,12 @@ with open(args["out"], "w") as out:
 """
 
 
-# Runs the work in a process forked from this small one and reports that process's ru_maxrss (from
-# os.wait4). A process started by pytest directly would not do: Linux carries the peak RSS of the
-# process that forked it (pytest, ~230 MB here) into its ru_maxrss across the exec.
-_LAUNCHER = """
-import json, os, sys
-code, args, usage_path = sys.argv[1:4]
-pid = os.fork()
-if pid == 0:
-    sys.argv = ["-c", args]
-    exec(compile(code, "<child>", "exec"), {"__name__": "__main__"})
-    sys.exit(0)
-_, status, usage = os.wait4(pid, 0)
-with open(usage_path, "w") as out:
-    json.dump({"peak_rss_kb": usage.ru_maxrss}, out)
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
 def run_child(tmp_path: Path, code: str, args: dict[str, Any]) -> tuple[dict[str, Any], float, float]:
     """`code` in its own process (it writes JSON to args["out"]): (that JSON, seconds, peak RSS in MB)."""
-    out, usage, log_path = tmp_path / "child.json", tmp_path / "usage.json", tmp_path / "child.log"
-    started = time.monotonic()
-    with log_path.open("wb") as log:
-        launcher = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, code, json.dumps({**args, "out": str(out)}), str(usage)],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a stuck child is killed with its launcher
-        )
-        try:
-            returncode = launcher.wait(timeout=CHILD_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(launcher.pid, signal.SIGKILL)
-            launcher.wait()
-            raise
-    seconds = time.monotonic() - started
-    assert returncode == 0, log_path.read_text()[-4000:]
-    peak_rss_mb = json.loads(usage.read_text())["peak_rss_kb"] / 1024
-    return json.loads(out.read_text()), seconds, peak_rss_mb
+    out = tmp_path / "child.json"
+    child = run_measured(code, [json.dumps({**args, "out": str(out)})], timeout=CHILD_TIMEOUT_S)
+    assert child.returncode == 0, (child.stdout + child.stderr)[-4000:]
+    return json.loads(out.read_text()), child.seconds, child.peak_rss_mb
 
 
 def crawl_in_child(tmp_path: Path, warehouse: Path, max_links: int = 300) -> ChildCrawl:

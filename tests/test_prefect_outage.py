@@ -60,7 +60,8 @@ def wait_for_running_run(api_url: str, pid: int, deadline_s: float = 90.0) -> di
 def doomed_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A Prefect server of its own (not the session's), which the test kills."""
     port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env.pop("PREFECT_API_URL", None)
     server = subprocess.Popen(
         [prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
