@@ -12,7 +12,7 @@ import os
 import stat
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,6 +21,7 @@ MAX_CELL_WIDTH = 60
 MAX_LOADED_SHOWN = 20  # articles listed after an ingest; the summary counts them all
 
 # Exit statuses: a run that failed, a command given wrongly, and Ctrl-C (128 + SIGINT, as shells do).
+EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -47,6 +48,16 @@ def _add_debug_option(parser: argparse.ArgumentParser, *, default: object) -> No
     parser.add_argument("--debug", action="store_true", default=default, help=DEBUG_HELP)
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = KazinformArgumentParser(
         prog="kazinform",
@@ -71,6 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     crawl.add_argument("--warc", metavar="FILE", help="also append every fetched article page to a WARC file")
     crawl.add_argument("--concurrency", type=int, default=None, metavar="N", help="connections per host")
+    crawl.add_argument(
+        "--max-duration",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop starting requests after this long; what was fetched is loaded (default: no limit)",
+    )
+    crawl.add_argument(
+        "--max-links-per-page",
+        type=int,
+        default=None,
+        metavar="N",
+        help="links followed from one feed or listing page; the rest are counted (default 300)",
+    )
 
     parse = commands.add_parser(
         "parse", help="print each parsed record as a JSON line; no warehouse; one error line per bad file"
@@ -118,44 +143,77 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    from flows.prefect_api import ensure_prefect_api
     from warehouse.db import resolve_warehouse_path
 
     warehouse_path = resolve_warehouse_path(args.warehouse)
-    ensure_prefect_api(log=lambda line: print(line, file=sys.stderr))
+    api_url = _prepare_flow_run(args)
     from flows.ingest import ingest_files  # imported after the API URL is settled
 
-    _quiet_console_tracebacks(args)
-
-    summary = ingest_files(args.paths or DEFAULT_INPUTS, str(warehouse_path))
+    outcome = _run_reported(lambda: ingest_files(args.paths or DEFAULT_INPUTS, str(warehouse_path)), api_url)
+    summary = outcome.result
     print(summary.to_text())
-    _print_loaded(warehouse_path, summary.run_id)
-    return 0
+    if not summary.counts.get("pending"):  # else the warehouse is still held: nothing new to show
+        _print_loaded(warehouse_path, summary.run_id)
+    return _finish(outcome, EXIT_OK)
 
 
 def run_crawl(args: argparse.Namespace) -> int:
-    from flows.prefect_api import ensure_prefect_api
     from warehouse.db import resolve_warehouse_path
 
     warehouse_path = resolve_warehouse_path(args.warehouse)
-    ensure_prefect_api(log=lambda line: print(line, file=sys.stderr))
+    api_url = _prepare_flow_run(args)
     from flows.crawl import crawl_sources
 
-    _quiet_console_tracebacks(args)
+    links_cap = {} if args.max_links_per_page is None else {"max_links_per_page": args.max_links_per_page}
 
-    summary = asyncio.run(
-        crawl_sources(
-            args.sources or ["kazinform"],
-            str(warehouse_path),
-            revisit=args.revisit,
-            max_pages=args.max_pages,
-            rate_per_host=args.rate,
-            concurrency_per_host=args.concurrency,
-            warc_path=args.warc,
+    def crawl() -> object:
+        return asyncio.run(
+            crawl_sources(
+                args.sources or ["kazinform"],
+                str(warehouse_path),
+                revisit=args.revisit,
+                max_pages=args.max_pages,
+                rate_per_host=args.rate,
+                concurrency_per_host=args.concurrency,
+                warc_path=args.warc,
+                max_duration_s=args.max_duration,
+                **links_cap,
+            )
         )
-    )
-    print(summary.to_text())
-    return 0
+
+    outcome = _run_reported(crawl, api_url)
+    print(outcome.result.to_text())
+    return _finish(outcome, EXIT_OK)
+
+
+def _prepare_flow_run(args: argparse.Namespace) -> str:
+    """A Prefect API for the run; runs of earlier commands that were killed are marked crashed."""
+    from flows.prefect_api import ensure_prefect_api
+    from flows.run_guard import mark_orphaned_runs_crashed
+
+    api_url = ensure_prefect_api(log=lambda line: print(line, file=sys.stderr))
+    for name in mark_orphaned_runs_crashed():
+        print(f"kazinform: flow run {name} of a killed command is now marked crashed", file=sys.stderr)
+    _quiet_console_tracebacks(args)
+    return api_url
+
+
+def _run_reported(call: Callable[[], Any], api_url: str) -> Any:
+    from flows.run_guard import run_reported
+
+    return run_reported(call, api_url)
+
+
+def _finish(outcome: Any, status: int) -> int:
+    """The run's status; when the Prefect API went away mid-run, say so and leave at once: Prefect
+    would otherwise retry its event queue at exit, one reconnect at a time, for minutes."""
+    if outcome.warning:
+        print(f"kazinform: warning: {outcome.warning}", file=sys.stderr)
+    if outcome.abandoned:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def _quiet_console_tracebacks(args: argparse.Namespace) -> None:

@@ -17,6 +17,7 @@ from flows.fetch import FetchConfig, Fetcher, FetchResult
 from flows.pages import CrawlPlan, urls_to_fetch, visits_from_pages
 from flows.progress import progress_bar
 from flows.read import batched
+from flows.run_guard import areport_artifact, publish_summary
 from flows.summary import RunSummary
 from flows.tasks import current_run_id, load_visits
 from flows.warc import write_warc
@@ -180,5 +181,9 @@ async def crawl_sources(
                     summary.add(ready, load_visits(path, run_id, ready))
     summary.stopped_at_time_limit = summary.unfetched > 0
     summary.elapsed_s = time.monotonic() - started
-    await acreate_markdown_artifact(summary.to_markdown(), key="crawl-summary", description=summary.title)
+    publish_summary(summary)  # the data is committed: from here on, Prefect only hears about it
+    markdown, title = summary.to_markdown(), summary.title
+    await areport_artifact(
+        lambda: acreate_markdown_artifact(markdown, key="crawl-summary", description=title)
+    )
     return summary

@@ -33,7 +33,7 @@ class PrefectApiError(RuntimeError):
     """No Prefect API can be reached or started; the message says why and what to do."""
 
 
-def _prefect_home() -> Path:
+def prefect_home() -> Path:
     return Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
 
 
@@ -93,7 +93,7 @@ def _process_is_alive(pid: int) -> bool:
 
 def recorded_server_pid() -> int | None:
     """The pid of PREFECT_HOME's background server as Prefect recorded it, if a record exists."""
-    pid_file = _prefect_home() / SERVER_PID_FILE_NAME
+    pid_file = prefect_home() / SERVER_PID_FILE_NAME
     try:
         return int(pid_file.read_text().strip())
     except FileNotFoundError:
@@ -117,7 +117,7 @@ def start_local_server(port: int | None = None) -> str:
     running = recorded_server_pid()
     if running is not None:
         raise PrefectApiError(
-            f"a Prefect server started from {_prefect_home()} is already running (pid {running}) but "
+            f"a Prefect server started from {prefect_home()} is already running (pid {running}) but "
             "does not answer at a known address: set PREFECT_API_URL to its API, or stop it with "
             "`prefect server stop`"
         )
@@ -154,7 +154,7 @@ def ensure_prefect_api(log=print) -> str:
                 "or unset PREFECT_API_URL to let kazinform keep a local one"
             )
         return configured
-    state_file = _prefect_home() / STATE_FILE_NAME
+    state_file = prefect_home() / STATE_FILE_NAME
     if state_file.exists():
         remembered = json.loads(state_file.read_text()).get("api_url", "")
         if remembered and is_healthy(remembered):

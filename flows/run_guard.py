@@ -10,12 +10,15 @@ flow has published its summary (`publish_summary`) and the API is gone, the summ
 once and the caller is told to leave without Prefect's exit-time drains (`RunOutcome.abandoned`).
 
 A command killed outright (SIGKILL, the machine restarted) leaves its flow run RUNNING forever:
-flows started here carry tags naming their host and process, and `mark_orphaned_runs_crashed`
-(run by the next command) sets such runs whose process is gone to CRASHED.
+each flow run notes its id and process in PREFECT_HOME (`record_run`), the note is removed when the
+command ends, and `mark_orphaned_runs_crashed` (run by the next command) sets the runs whose
+process is gone to CRASHED. (Not tags: a tagged flow's tasks ask the API for tag concurrency slots,
+which put the API back on the data path.)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -25,13 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from flows.prefect_api import api_answers
+from flows.prefect_api import api_answers, prefect_home
 
 T = TypeVar("T")
 
-RUN_TAG = "kazinform"
-_HOST_TAG = "kazinform-host:"
-_PID_TAG = "kazinform-pid:"
+# Flow runs this host's commands are running: one small JSON file each, in PREFECT_HOME.
+RUNS_FOLDER = "kazinform-runs"
 # The API is checked this often; it is gone after this many failed checks in a row (a busy
 # server may miss one 2 s health check without being down).
 HEALTH_CHECK_EVERY_S = 1.0
@@ -115,34 +117,34 @@ class _ApiWatch(threading.Thread):
                 return
 
 
-def run_tags() -> list[str]:
-    """Tags of a flow run started by this process: how a later command knows whether it still runs."""
-    return [RUN_TAG, f"{_HOST_TAG}{socket.gethostname()}", f"{_PID_TAG}{os.getpid()}"]
-
-
 def run_reported(call: Callable[[], T], api_url: str) -> RunOutcome[T]:
     """Run `call` (a flow) in a worker thread; return its result, or, when the API disappears after
     the flow published its summary, that summary without waiting for Prefect's reporting."""
-    from prefect import tags
-
     _summary.clear()
     _api_gone.clear()
     outcome: dict[str, object] = {}
 
     def work() -> None:
         try:
-            with tags(*run_tags()):
-                outcome["result"] = call()
+            outcome["result"] = call()
         except BaseException as error:  # handed to the caller's thread
             outcome["error"] = error
 
-    worker = threading.Thread(target=work, name="flow-run", daemon=True)
+    finished = threading.Event()
+
+    def work_then_signal() -> None:
+        try:
+            work()
+        finally:
+            finished.set()
+
+    # An Event, not Thread.join: a join cut short by Ctrl-C can report a running thread as finished.
+    worker = threading.Thread(target=work_then_signal, name="flow-run", daemon=True)
     watch = _ApiWatch(api_url)
     watch.start()
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.2)
+        while not finished.wait(0.2):
             if _api_gone.is_set() and _summary.is_set():
                 warning = (
                     f"the Prefect API at {api_url} stopped answering during the run: the data is "
@@ -151,53 +153,79 @@ def run_reported(call: Callable[[], T], api_url: str) -> RunOutcome[T]:
                 return RunOutcome(_summary.value, abandoned=True, warning=warning)  # type: ignore[arg-type]
     finally:
         watch.stopped.set()
+    forget_runs_of_this_process()
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return RunOutcome(outcome["result"])  # type: ignore[arg-type]
 
 
+def _runs_folder() -> Path:
+    return prefect_home() / RUNS_FOLDER
+
+
+def record_run(run_id: str) -> None:
+    """Note that this process runs flow run `run_id` (removed when the command ends normally)."""
+    entry = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
+    try:
+        _runs_folder().mkdir(parents=True, exist_ok=True)
+        (_runs_folder() / f"{run_id}.json").write_text(json.dumps(entry))
+    except OSError:
+        pass  # housekeeping only: a run that cannot be noted still runs
+
+
+def forget_runs_of_this_process() -> None:
+    for entry_path, entry in _recorded_runs():
+        if entry.get("pid") == os.getpid():
+            entry_path.unlink(missing_ok=True)
+
+
+def _recorded_runs() -> list[tuple[Path, dict]]:
+    entries = []
+    for entry_path in sorted(_runs_folder().glob("*.json")):
+        try:
+            entries.append((entry_path, json.loads(entry_path.read_text())))
+        except (OSError, ValueError):
+            entry_path.unlink(missing_ok=True)
+    return entries
+
+
 def _process_alive(pid: int) -> bool:
-    """Whether `pid` is a live kazinform process on this host (a recycled pid is not)."""
+    """Whether `pid` is a live process on this host (a recycled pid is taken as alive: a run is
+    never crashed while it might still be running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        pass
-    try:
-        return b"kazinform" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc to tell: assume it still runs rather than crash a live run
+        return True
+    return True
 
 
 def mark_orphaned_runs_crashed() -> list[str]:
-    """Set to CRASHED every RUNNING flow run started by a kazinform process of this host that no
-    longer exists; returns their names. Quiet on any API error: this is housekeeping."""
+    """Set to CRASHED every flow run still RUNNING (or PENDING) that a process of this host noted
+    and that process no longer exists; returns their names. Quiet on any API error: this is
+    housekeeping, and an unreachable API is reported by the run itself."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-        FlowRunFilterTags,
-    )
-    from prefect.client.schemas.objects import StateType
     from prefect.states import Crashed
 
-    host_tag = f"{_HOST_TAG}{socket.gethostname()}"
-    running = FlowRunFilter(
-        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])),
-        tags=FlowRunFilterTags(all_=[RUN_TAG, host_tag]),
-    )
+    host = socket.gethostname()
+    orphans = [
+        (entry_path, entry)
+        for entry_path, entry in _recorded_runs()
+        if entry.get("host") == host and not _process_alive(int(entry.get("pid", 0)))
+    ]
     marked: list[str] = []
+    if not orphans:
+        return marked
     try:
         with get_client(sync_client=True) as client:
-            for run in client.read_flow_runs(flow_run_filter=running, limit=200):
-                pids = [int(t[len(_PID_TAG) :]) for t in run.tags if t.startswith(_PID_TAG)]
-                if not pids or _process_alive(pids[0]):
-                    continue
-                message = f"the process running it (pid {pids[0]}) ended without reporting a final state"
-                client.set_flow_run_state(run.id, Crashed(message=message), force=True)
-                marked.append(run.name)
-    except Exception:  # an unreachable API is reported by the run itself; this is housekeeping
+            for entry_path, entry in orphans:
+                run = client.read_flow_run(entry["run_id"])
+                if run.state is not None and run.state.type.value in ("RUNNING", "PENDING"):
+                    message = f"its process (pid {entry['pid']}) ended without reporting a final state"
+                    client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+                    marked.append(run.name)
+                entry_path.unlink(missing_ok=True)
+    except Exception:
         return marked
     return marked

@@ -10,6 +10,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.run_guard import record_run
 from warehouse.db import WarehouseLockedError, open_writer
 from warehouse.load import load_batch
 from warehouse.packages import load_ready_packages, package_folder, write_package
@@ -47,5 +48,9 @@ def load_visits(warehouse_path: Path, run_id: str, visits: list[VisitInput]) -> 
 
 
 def current_run_id() -> str:
-    """The Prefect flow run id, so visits.run_id leads straight to the run in the UI."""
-    return str(flow_run.id or uuid.uuid4())
+    """The Prefect flow run id, so visits.run_id leads straight to the run in the UI. The run is
+    noted as this process's, so a later command can tell if the process was killed (run_guard)."""
+    if flow_run.id:
+        record_run(str(flow_run.id))
+        return str(flow_run.id)
+    return str(uuid.uuid4())
