@@ -32,7 +32,9 @@ from replica import ReplicaSite, serve
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_crawl(warehouse: Path, base_url: str, concurrency: int, max_pages: int) -> tuple[float, float]:
+def run_crawl(
+    warehouse: Path, base_url: str, concurrency: int, max_pages: int, max_links: int
+) -> tuple[float, float]:
     """Run one crawl in a child process; returns (wall seconds, peak RSS in MB of that child)."""
     command = [
         str(Path(sys.executable).with_name("kazinform")),
@@ -42,6 +44,7 @@ def run_crawl(warehouse: Path, base_url: str, concurrency: int, max_pages: int) 
         "--rate", "0",
         "--concurrency", str(concurrency),
         "--max-pages", str(max_pages),
+        "--max-links-per-page", str(max_links),
     ]  # fmt: skip
     env = {**os.environ, "KAZINFORM_BASE_URL": base_url}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -87,7 +90,8 @@ def main() -> None:
     max_pages = args.articles // 24 + 2
     with tempfile.TemporaryDirectory() as scratch, serve(site) as base_url:
         warehouse = Path(scratch) / "bench.duckdb"
-        first_wall, first_peak = run_crawl(warehouse, base_url, args.concurrency, max_pages)
+        # the feeds list every article this time: follow them all
+        first_wall, first_peak = run_crawl(warehouse, base_url, args.concurrency, max_pages, args.articles)
 
         site.feed_size = 50
         chooser = random.Random(7)
@@ -99,7 +103,7 @@ def main() -> None:
         for article_id in deleted:
             site.delete(article_id)
 
-        second_wall, second_peak = run_crawl(warehouse, base_url, args.concurrency, max_pages)
+        second_wall, second_peak = run_crawl(warehouse, base_url, args.concurrency, max_pages, args.articles)
         first, second = run_figures(warehouse)
 
     _, pages1, span1, *_rest1, bytes1 = first

@@ -6,13 +6,13 @@ import asyncio
 import re
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from flows.crawl import crawl_sources
 from flows.ingest import ingest_files
 from replica import ReplicaSite, serve
 from test_crawl_flow import FAST_FETCH
+from warehouse.query_sandbox import open_query_connection, run_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 README_QUERIES = re.findall(r"```sql\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
@@ -44,6 +44,6 @@ def test_the_readme_has_sql_examples() -> None:
 
 @pytest.mark.parametrize("sql", README_QUERIES, ids=lambda sql: sql.splitlines()[0].strip("- "))
 def test_readme_query_runs_and_answers(warehouse: Path, sql: str) -> None:
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        rows = connection.execute(sql).fetchall()
+    with open_query_connection(warehouse) as connection:  # the locked-down connection `query` uses
+        rows = run_sql(connection, sql).rows
     assert rows, "each README example should show something on a warehouse that has seen files and crawls"
