@@ -14,8 +14,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+MAX_INPUT_BYTES_ENV = "KAZINFORM_MAX_INPUT_BYTES"
+DEFAULT_MAX_INPUT_BYTES = 5_000_000
+
+
+def _max_input_bytes() -> int:
+    """$KAZINFORM_MAX_INPUT_BYTES when set to a positive whole number, else the default."""
+    configured = os.environ.get(MAX_INPUT_BYTES_ENV, "").replace("_", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    if configured:
+        raise ValueError(f"{MAX_INPUT_BYTES_ENV}={configured!r} is not a positive number of bytes")
+    return DEFAULT_MAX_INPUT_BYTES
+
+
 # Bytes of one input as received or read, and again after any decompression (gzip file, gzip body).
-MAX_INPUT_BYTES = 5_000_000
+# Read once, when the pipeline starts.
+MAX_INPUT_BYTES = _max_input_bytes()
 
 # Open elements nested inside each other. Real pages nest 20–60 deep; browsers cap the tree at
 # 512 too (Blink's parser). lexbor's tree building costs elements × depth (a 4.5 MB page of

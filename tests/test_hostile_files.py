@@ -234,3 +234,15 @@ def test_unreadable_files_and_directories(child_env: dict[str, str], tmp_path: P
     assert visits["locked.txt"][:2] == ("failed", "cannot read file: permission denied")
     assert visits["locked_dir"][:2] == ("failed", "cannot list directory: permission denied")
     assert len(visits) == 3
+
+
+def test_the_input_cap_is_a_setting() -> None:
+    """$KAZINFORM_MAX_INPUT_BYTES lowers (or raises) the one cap on inputs, read and unpacked."""
+    command = [str(Path(sys.executable).with_name("kazinform")), "parse", str(SEED)]
+    capped = subprocess.run(
+        command, env={**os.environ, "KAZINFORM_MAX_INPUT_BYTES": "1000"}, capture_output=True, text=True
+    )
+    assert capped.returncode == 1
+    assert f"too large: {SEED.stat().st_size:,} bytes, more than the 1,000 allowed" in capped.stderr
+    default = subprocess.run(command, capture_output=True, text=True)
+    assert default.returncode == 0, default.stderr
