@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -20,6 +19,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 from protego import Protego
 
+from flows.content_encoding import BodyProblem, BoundedDecoder
 from flows.politeness import AddressGuard, HostLimiter
 from parsers.ids import article_id_from_url as _id_in
 from parsers.limits import MAX_INPUT_BYTES
@@ -40,8 +40,6 @@ _RETRY_STATUSES = frozenset({408, 429})
 # br and zstd once their packages are installed, and its decoders unpack each network chunk whole
 # (a 64 KB chunk of a bomb can become ~64 MB), so the header is set explicitly.
 ACCEPT_ENCODING = "gzip, deflate"
-# Decompressed output is produced in steps of this size, so memory stays bounded whatever the ratio.
-_INFLATE_STEP = 64 * 1024
 # httpcore's h11 connection refuses a response head larger than this (h11 says "Receive buffer too long").
 _MAX_HEAD_BYTES = 100 * 1024
 
@@ -124,10 +122,6 @@ class _Refused(Exception):
 
 class _RunOver(Exception):
     """The run's time limit came before this URL's answer was complete."""
-
-
-class _BodyProblem(Exception):
-    """The body cannot be used as sent (too large once unpacked, corrupt, unknown encoding)."""
 
 
 class Fetcher:
@@ -407,15 +401,15 @@ class Fetcher:
                 return exchange
             try:
                 # Raw bytes, decoded here: the cap holds for what arrives and for what it unpacks to.
-                decoder = _BoundedDecoder(response.headers.get("content-encoding"), cap)
+                decoder = BoundedDecoder(response.headers.get("content-encoding"), cap)
                 received = 0
                 async for chunk in response.aiter_raw():
                     received += len(chunk)
                     if received > cap:
-                        raise _BodyProblem(f"body larger than {cap} bytes")
+                        raise BodyProblem(f"body larger than {cap} bytes")
                     decoder.feed(chunk)
                 exchange.body = decoder.finish()
-            except _BodyProblem as problem:
+            except BodyProblem as problem:
                 exchange.error = str(problem)
             return exchange
 
@@ -429,86 +423,6 @@ class Fetcher:
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
         return self._rng.uniform(ceiling / 2, ceiling)
-
-
-class _Inflater:
-    """One Content-Encoding step (gzip or deflate) undone in bounded steps."""
-
-    def __init__(self, coding: str) -> None:
-        self.coding = coding
-        # gzip: header auto-detected (gzip or zlib); deflate: zlib-wrapped per RFC 9110, raw as found
-        # in the wild is tried when the first bytes are not a zlib header.
-        self._wbits = zlib.MAX_WBITS | 32 if coding != "deflate" else zlib.MAX_WBITS
-        self._inflater = zlib.decompressobj(self._wbits)
-        self._started = False
-
-    def inflate(self, data: bytes) -> Iterator[bytes]:
-        pending = data
-        while pending:
-            if self._inflater.eof:
-                if not pending.strip(b"\0"):
-                    return  # zero padding after the last member
-                self._inflater = zlib.decompressobj(self._wbits)  # another gzip member (RFC 1952)
-            try:
-                out = self._inflater.decompress(pending, _INFLATE_STEP)
-            except zlib.error as error:
-                if self.coding == "deflate" and not self._started:
-                    self._started = True
-                    self._wbits = -zlib.MAX_WBITS
-                    self._inflater = zlib.decompressobj(self._wbits)
-                    continue
-                raise _BodyProblem(f"corrupt {self.coding} body ({error})") from None
-            self._started = True
-            if out:
-                yield out
-            pending = self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
-
-    def finish(self) -> bytes:
-        if not self._started:
-            return b""  # an empty body
-        rest = self._inflater.flush()
-        if not self._inflater.eof:
-            raise _BodyProblem(f"{self.coding} body ends before its end marker")
-        return rest
-
-
-class _BoundedDecoder:
-    """Undoes Content-Encoding (identity, gzip, deflate, in the order applied) with a cap on the
-    unpacked size; memory stays within the cap plus one step whatever the compression ratio."""
-
-    def __init__(self, content_encoding: str | None, cap: int) -> None:
-        codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        unknown = [c for c in codings if c not in ("gzip", "x-gzip", "deflate")]
-        if unknown:
-            raise _BodyProblem(f"unsupported content encoding: {', '.join(unknown)}")
-        self._steps = [_Inflater("deflate" if c == "deflate" else "gzip") for c in reversed(codings)]
-        self._cap = cap
-        self._parts: list[bytes] = []
-        self._size = 0
-
-    def feed(self, data: bytes) -> None:
-        self._push(0, data)
-
-    def finish(self) -> bytes:
-        for index, step in enumerate(self._steps):
-            self._push(index + 1, step.finish())
-        return b"".join(self._parts)
-
-    def _push(self, index: int, data: bytes) -> None:
-        if index == len(self._steps):
-            self._keep(data)
-            return
-        for piece in self._steps[index].inflate(data):
-            self._push(index + 1, piece)
-
-    def _keep(self, data: bytes) -> None:
-        self._size += len(data)
-        if self._size > self._cap:
-            codings = ", ".join(step.coding for step in reversed(self._steps))
-            raise _BodyProblem(f"body larger than {self._cap} bytes once decompressed ({codings})")
-        if data:
-            self._parts.append(data)
 
 
 def _transport_failure(error: httpx.TransportError) -> _Exchange:
