@@ -5,26 +5,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import errno
 import json
 import logging
 import os
-import stat
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from flows.cli_errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UnreadableInputError,
+    describe_error,
+    first_line,
+    read_input_file,
+)
+
 DEFAULT_INPUTS = ["seeds/"]
 MAX_CELL_WIDTH = 60
 MAX_LOADED_SHOWN = 20  # articles listed after an ingest; the summary counts them all
 
-# Exit statuses: a run that failed, a command given wrongly, and Ctrl-C (128 + SIGINT, as shells do).
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 PARSE_ADVICE = "`kazinform parse` reads Kazinform pages (.html, .htm, .html.gz) and text copies (.txt)"
 DEBUG_HELP = "show the full traceback of an error instead of its one-line message"
 
@@ -256,69 +260,14 @@ def _print_loaded(warehouse_path: Path, run_id: str) -> None:
             print(f"… and {total - len(rows)} more (query the visits of run {run_id})")
 
 
-class UnreadableInputError(Exception):
-    """A path given to `parse` that cannot be read as one input; says why and what to do."""
-
-    def __init__(self, reason: str, advice: str, status: int = EXIT_FAILURE) -> None:
-        super().__init__(f"{reason} — {advice}")
-        self.status = status
-
-
-_CHECK_PATH = "check the path"
-_OS_REASONS: dict[int, tuple[str, str]] = {
-    errno.ENOENT: ("no such file", _CHECK_PATH),
-    errno.ENOTDIR: ("no such file (a part of the path is not a directory)", _CHECK_PATH),
-    errno.ELOOP: ("symbolic link loop", "fix or remove the link"),
-    errno.EACCES: ("permission denied", "check the file's permissions"),
-    errno.EPERM: ("permission denied", "check the file's permissions"),
-    errno.ENAMETOOLONG: ("file name too long", _CHECK_PATH),
-}
-
-
-def _unreadable(error: OSError, path: Path) -> UnreadableInputError:
-    if error.errno == errno.ENOENT and path.is_symlink():
-        return UnreadableInputError(
-            f"dangling symbolic link (its target {os.readlink(path)} does not exist)",
-            "fix or remove the link",
-        )
-    reason, advice = _OS_REASONS.get(error.errno or 0, ((error.strerror or str(error)).lower(), _CHECK_PATH))
-    return UnreadableInputError(reason, advice)
-
-
-def read_input_file(path: Path, limit: int) -> bytes:
-    """The bytes of one input file, refused in words if it is no readable file or larger than `limit`."""
-    try:
-        info = path.stat()  # follows links: a loop or a dangling link fails here, before any read
-        if stat.S_ISDIR(info.st_mode):
-            raise UnreadableInputError(
-                "is a directory",
-                "`kazinform parse` takes files; `kazinform ingest DIR` reads a directory",
-                EXIT_USAGE,
-            )
-        if not stat.S_ISREG(info.st_mode):  # a pipe or device could block or never end
-            raise UnreadableInputError("not a regular file (a device, pipe or socket)", _CHECK_PATH)
-        with path.open("rb") as file:
-            raw = file.read(limit + 1)  # one byte more than allowed is enough to know it is too large
-    except OSError as error:
-        raise _unreadable(error, path) from error
-    if len(raw) > limit:
-        raise UnreadableInputError(
-            f"too large: {max(info.st_size, len(raw)):,} bytes, more than the {limit:,} "
-            "allowed for one input",
-            "news pages are 100–300 KB; check that this file is one",
-        )
-    return raw
-
-
 def run_parse(args: argparse.Namespace) -> int:
     from parsers.api import parse_bytes
-    from parsers.limits import MAX_INPUT_BYTES
     from parsers.record import ParseError
 
     status = 0
     for path in args.paths:
         try:
-            raw = read_input_file(Path(path), MAX_INPUT_BYTES)
+            raw = read_input_file(Path(path))
             record = parse_bytes(raw, locator=path, url=args.url)
         except UnreadableInputError as error:
             print(f"kazinform: {path}: {error}", file=sys.stderr)
@@ -328,7 +277,7 @@ def run_parse(args: argparse.Namespace) -> int:
             if args.debug:
                 traceback.print_exc()
             reason = error.reason if isinstance(error, ParseError) else f"{type(error).__name__}: {error}"
-            print(f"kazinform: {path}: cannot parse: {_first_line(reason)} — {PARSE_ADVICE}", file=sys.stderr)
+            print(f"kazinform: {path}: cannot parse: {first_line(reason)} — {PARSE_ADVICE}", file=sys.stderr)
             status = max(status, EXIT_FAILURE)
             continue
         print(json.dumps(record.to_json_dict(), ensure_ascii=False))
@@ -368,88 +317,6 @@ def run_history(args: argparse.Namespace) -> int:
         return 1
     print(render_history(history))
     return 0
-
-
-def _first_line(text: object) -> str:
-    return (str(text).strip().splitlines() or [""])[0]
-
-
-def _with_advice(message: str, advice: str) -> str:
-    """`message — advice`, unless the message already says what to do."""
-    return message if " — " in message else f"{message} — {advice}"
-
-
-_DEBUG_ADVICE = "run again with --debug to see where it happened"
-_PREFECT_ADVICE = (
-    "check that the Prefect API answers (PREFECT_API_URL), or unset PREFECT_API_URL to let kazinform "
-    "start a local server"
-)
-_OS_ERROR_REASONS: dict[int, str] = {
-    errno.ENOENT: "no such file or directory",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
-    errno.ELOOP: "symbolic link loop",
-    errno.EISDIR: "is a directory",
-    errno.ENOSPC: "no space left on the device",
-}
-
-
-def describe_error(error: BaseException, args: argparse.Namespace) -> tuple[str, int]:
-    """The one line (`what went wrong — what to do`) and exit status for an error a command raised."""
-    import duckdb
-
-    from flows.prefect_api import PrefectApiError
-    from warehouse.db import (
-        WarehouseError,
-        WarehouseLockedError,
-        WarehouseNotFoundError,
-        resolve_warehouse_path,
-    )
-    from warehouse.query_sandbox import QueryRefusedError, QuerySqlError
-
-    if isinstance(error, QueryRefusedError | QuerySqlError):
-        return _first_line(error), EXIT_USAGE
-    if isinstance(error, WarehouseNotFoundError):
-        path = resolve_warehouse_path(getattr(args, "warehouse", None))
-        return (
-            f"no warehouse at {path} — run `kazinform ingest` first, or pass --warehouse FILE "
-            "(or set $KAZINFORM_WAREHOUSE)",
-            EXIT_FAILURE,
-        )
-    if isinstance(error, WarehouseLockedError):
-        message, _, advice = _first_line(error).partition("; ")
-        return _with_advice(message, advice or "try again when the other run has finished"), EXIT_FAILURE
-    if isinstance(error, WarehouseError):
-        advice = "check that the file is a kazinform warehouse (a DuckDB file) that can be read"
-        return _with_advice(_first_line(error), advice), EXIT_FAILURE
-    if isinstance(error, PrefectApiError):
-        message = _first_line(error)  # most of these already say what to do, naming PREFECT_API_URL
-        return (
-            message if "PREFECT_API_URL" in message else _with_advice(message, _PREFECT_ADVICE)
-        ), EXIT_FAILURE
-    if isinstance(error, duckdb.InterruptException) or str(error) == "Query interrupted":
-        return "interrupted", EXIT_INTERRUPTED
-    if isinstance(error, duckdb.Error):
-        return f"warehouse error: {_first_line(error)} — {_DEBUG_ADVICE}", EXIT_FAILURE
-    if isinstance(error, OSError):
-        return _describe_os_error(error), EXIT_FAILURE
-    if isinstance(error, MemoryError):
-        return "out of memory — give the run more memory, or fewer inputs at a time", EXIT_FAILURE
-    module = type(error).__module__
-    what = _first_line(error) or type(error).__name__
-    if module.startswith(("httpx", "httpcore")):
-        return f"network error: {what} — {_PREFECT_ADVICE}", EXIT_FAILURE
-    if module.startswith("prefect"):
-        return f"Prefect: {what} — {_PREFECT_ADVICE}", EXIT_FAILURE
-    return f"unexpected error ({type(error).__name__}: {_first_line(error)}) — {_DEBUG_ADVICE}", EXIT_FAILURE
-
-
-def _describe_os_error(error: OSError) -> str:
-    reason = _OS_ERROR_REASONS.get(error.errno or 0) or (error.strerror or "").lower() or str(error)
-    if error.filename is None:
-        return f"{reason} — check the paths and the network this command uses"
-    target = f" → {error.filename2}" if error.filename2 is not None else ""
-    return f"{error.filename}{target}: {reason} — check the path and its permissions"
 
 
 def _cell(value: Any) -> str:

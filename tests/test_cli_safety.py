@@ -314,7 +314,8 @@ def test_a_failure_inside_a_flow_is_told_once_without_traceback(prefect_api: str
 def test_describe_error_for_a_locked_warehouse_and_an_os_error(tmp_path: Path) -> None:
     """Errors whose commands are slow to provoke (30 s lock wait, a Prefect run) are described
     from the real exception objects."""
-    from flows.cli import build_parser, describe_error
+    from flows.cli import build_parser
+    from flows.cli_errors import describe_error
     from warehouse.db import WarehouseLockedError, open_reader
 
     path = tmp_path / "held.duckdb"
@@ -382,7 +383,7 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
         ("missing", 1, "no such file"),
         ("loop", 1, "symbolic link loop"),
         ("dangling", 1, "dangling symbolic link"),
-        ("huge", 1, "too large: 5,001,000 bytes"),
+        ("huge", 1, "file is 5,001,000 bytes, more than the 5,000,000-byte limit"),
         ("not_a_page", 1, "cannot parse"),
     ],
 )

@@ -243,6 +243,6 @@ def test_the_input_cap_is_a_setting() -> None:
         command, env={**os.environ, "KAZINFORM_MAX_INPUT_BYTES": "1000"}, capture_output=True, text=True
     )
     assert capped.returncode == 1
-    assert f"too large: {SEED.stat().st_size:,} bytes, more than the 1,000 allowed" in capped.stderr
+    assert f"file is {SEED.stat().st_size:,} bytes, more than the 1,000-byte limit" in capped.stderr
     default = subprocess.run(command, capture_output=True, text=True)
     assert default.returncode == 0, default.stderr
