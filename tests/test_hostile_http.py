@@ -180,9 +180,10 @@ def test_slow_headers_fail_at_the_deadline_and_the_batch_loads(hostile: Hostile,
     slow = hostile.article_paths()[0]
     hostile.server.routes[slow] = slow_head(interval=1.0)  # a byte a second: no read ever times out
     warehouse = tmp_path / "w.duckdb"
-    summary, seconds = crawl(warehouse)
+    child = crawl_in_child(tmp_path, warehouse)
+    summary, seconds = child, child.seconds
     visit = visits_of(warehouse, summary.run_id, slow)
-    report("slow headers (1 byte/s)", seconds, visit)
+    report("slow headers (1 byte/s)", seconds, visit, child.peak_rss_mb)
     assert visit == [("failed", "no complete answer within 1 s after 2 attempts")]
     assert len(hostile.server.requests_to(slow)) == 2
     assert seconds < 30  # two 1 s attempts and the crawl's own cost; unbounded before
@@ -194,10 +195,11 @@ def test_slow_body_and_slow_listing_page(hostile: Hostile, tmp_path: Path) -> No
     hostile.server.routes[slow_article] = slow_body(interval=1.0)
     hostile.server.routes[listing] = slow_body(interval=1.0)
     warehouse = tmp_path / "w.duckdb"
-    summary, seconds = crawl(warehouse)
+    child = crawl_in_child(tmp_path, warehouse)
+    summary, seconds = child, child.seconds
     article_visit = visits_of(warehouse, summary.run_id, slow_article)
     listing_visit = visits_of(warehouse, summary.run_id, listing)
-    report("slow body (1 byte/s)", seconds, article_visit)
+    report("slow body (1 byte/s)", seconds, article_visit, child.peak_rss_mb)
     assert article_visit == listing_visit == [("failed", "no complete answer within 1 s after 2 attempts")]
     assert seconds < 30
     # The feeds read before the slow listing page are loaded with the rest.
@@ -274,9 +276,10 @@ def test_huge_response_headers_fail_once_without_retry(hostile: Hostile, tmp_pat
     huge = hostile.article_paths()[4]
     hostile.server.routes[huge] = huge_head(size=2_000_000)
     warehouse = tmp_path / "w.duckdb"
-    summary, seconds = crawl(warehouse)
+    child = crawl_in_child(tmp_path, warehouse)
+    summary, seconds = child, child.seconds
     visit = visits_of(warehouse, summary.run_id, huge)
-    report("2 MB response headers", seconds, visit)
+    report("2 MB response headers", seconds, visit, child.peak_rss_mb)
     assert visit == [("failed", "response headers too large (more than 100 KB)")]
     assert len(hostile.server.requests_to(huge)) == 1
     assert seconds < 30
