@@ -150,6 +150,7 @@ def run_reported(call: Callable[[], T], api_url: str) -> RunOutcome[T]:
                     f"the Prefect API at {api_url} stopped answering during the run: the data is "
                     "committed, but the run's final state and summary could not be reported to it"
                 )
+                _note_runs_of_this_process(finished_unreported=True)  # the next command reports it
                 return RunOutcome(_summary.value, abandoned=True, warning=warning)  # type: ignore[arg-type]
     finally:
         watch.stopped.set()
@@ -165,7 +166,8 @@ def _runs_folder() -> Path:
 
 def record_run(run_id: str) -> None:
     """Note that this process runs flow run `run_id` (removed when the command ends normally)."""
-    entry = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
+    api_url = os.environ.get("PREFECT_API_URL", "")
+    entry = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(), "api_url": api_url}
     try:
         _runs_folder().mkdir(parents=True, exist_ok=True)
         (_runs_folder() / f"{run_id}.json").write_text(json.dumps(entry))
@@ -177,6 +179,13 @@ def forget_runs_of_this_process() -> None:
     for entry_path, entry in _recorded_runs():
         if entry.get("pid") == os.getpid():
             entry_path.unlink(missing_ok=True)
+
+
+def _note_runs_of_this_process(*, finished_unreported: bool) -> None:
+    for entry_path, entry in _recorded_runs():
+        if entry.get("pid") == os.getpid():
+            entry["finished_unreported"] = finished_unreported
+            entry_path.write_text(json.dumps(entry))
 
 
 def _recorded_runs() -> list[tuple[Path, dict]]:
@@ -202,17 +211,21 @@ def _process_alive(pid: int) -> bool:
 
 
 def mark_orphaned_runs_crashed() -> list[str]:
-    """Set to CRASHED every flow run still RUNNING (or PENDING) that a process of this host noted
-    and that process no longer exists; returns their names. Quiet on any API error: this is
-    housekeeping, and an unreachable API is reported by the run itself."""
+    """Give a final state to every flow run on this API still RUNNING (or PENDING) that a process of
+    this host noted and that process no longer exists: CRASHED, or COMPLETED for a run that finished
+    while the API was gone. Returns the names of the runs marked crashed. Quiet on API errors: this
+    is housekeeping, and an unreachable API is reported by the run itself."""
     from prefect.client.orchestration import get_client
-    from prefect.states import Crashed
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Completed, Crashed
 
-    host = socket.gethostname()
+    host, api_url = socket.gethostname(), os.environ.get("PREFECT_API_URL", "")
     orphans = [
         (entry_path, entry)
         for entry_path, entry in _recorded_runs()
-        if entry.get("host") == host and not _process_alive(int(entry.get("pid", 0)))
+        if entry.get("host") == host
+        and entry.get("api_url", "") == api_url  # a run on another API waits for a command using it
+        and not _process_alive(int(entry.get("pid", 0)))
     ]
     marked: list[str] = []
     if not orphans:
@@ -220,12 +233,20 @@ def mark_orphaned_runs_crashed() -> list[str]:
     try:
         with get_client(sync_client=True) as client:
             for entry_path, entry in orphans:
-                run = client.read_flow_run(entry["run_id"])
+                try:
+                    run = client.read_flow_run(entry["run_id"])
+                except ObjectNotFound:  # the server's database was reset: nothing to mark
+                    entry_path.unlink(missing_ok=True)
+                    continue
                 if run.state is not None and run.state.type.value in ("RUNNING", "PENDING"):
-                    message = f"its process (pid {entry['pid']}) ended without reporting a final state"
-                    client.set_flow_run_state(run.id, Crashed(message=message), force=True)
-                    marked.append(run.name)
+                    if entry.get("finished_unreported"):
+                        state = Completed(message="finished while the Prefect API was unreachable")
+                    else:
+                        message = f"its process (pid {entry['pid']}) ended without reporting a final state"
+                        state = Crashed(message=message)
+                        marked.append(run.name)
+                    client.set_flow_run_state(run.id, state, force=True)
                 entry_path.unlink(missing_ok=True)
-    except Exception:
+    except Exception:  # the API went away meanwhile: the notes stay for the next command
         return marked
     return marked

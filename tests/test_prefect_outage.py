@@ -49,37 +49,49 @@ def wait_for_running_run(api_url: str, prefect_home: Path, pid: int, deadline_s:
     raise AssertionError(f"no RUNNING flow run of pid {pid} within {deadline_s:.0f} s")
 
 
+class OwnServer:
+    """A Prefect server of its own (not the session's), which a test kills and starts again."""
+
+    def __init__(self, home: Path) -> None:
+        self.port = free_port()
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        self.env.pop("PREFECT_API_URL", None)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # the server and its workers die together
+        )
+        deadline = time.monotonic() + 90
+        while not is_healthy(self.api_url) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert is_healthy(self.api_url), "the test's Prefect server did not start"
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
 @pytest.fixture
-def doomed_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A Prefect server of its own (not the session's), which the test kills."""
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
-    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    env.pop("PREFECT_API_URL", None)
-    server = subprocess.Popen(
-        [prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # the server and its workers die together
-    )
-    api_url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 90
-    while not is_healthy(api_url) and time.monotonic() < deadline:
-        time.sleep(0.3)
-    assert is_healthy(api_url), "the test's Prefect server did not start"
+def own_server(tmp_path: Path) -> Iterator[OwnServer]:
+    server = OwnServer(tmp_path / "prefect-home")
+    server.start()
     try:
-        yield api_url, server
+        yield server
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=30)
+        server.kill()
 
 
 def test_a_server_killed_mid_ingest_costs_seconds_and_the_data_lands(
-    doomed_server: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
+    own_server: OwnServer, tmp_path: Path
 ) -> None:
-    api_url, server = doomed_server
+    api_url = own_server.api_url
     inputs = copies(tmp_path / "inputs", 1_000)
     warehouse = tmp_path / "w.duckdb"
     env = {**os.environ, "PREFECT_API_URL": api_url}
@@ -90,8 +102,8 @@ def test_a_server_killed_mid_ingest_costs_seconds_and_the_data_lands(
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for_running_run(api_url, prefect_home(), ingest.pid)
-    os.killpg(server.pid, signal.SIGKILL)
+    run_id = wait_for_running_run(api_url, prefect_home(), ingest.pid)
+    own_server.kill()
     killed_at = time.monotonic()
     stdout, stderr = ingest.communicate(timeout=300)
     after_kill = time.monotonic() - killed_at
@@ -104,6 +116,19 @@ def test_a_server_killed_mid_ingest_costs_seconds_and_the_data_lands(
     assert "Traceback" not in stderr
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         assert connection.execute("select count(*) from visits").fetchone() == (1_000,)
+
+    # The server comes back with the run still RUNNING; the next command gives it its final state.
+    own_server.start()
+    assert flow_run_state(api_url, run_id) == "RUNNING"
+    later = subprocess.run(
+        [KAZINFORM, "ingest", str(SEED), "--warehouse", str(tmp_path / "other.duckdb")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert later.returncode == 0, later.stderr[-3000:]
+    assert flow_run_state(api_url, run_id) == "COMPLETED"
 
 
 def test_a_killed_command_leaves_no_run_running(prefect_api: str, tmp_path: Path) -> None:
