@@ -42,9 +42,10 @@ class RunSummary:
         lines.append(f"  bytes read    {self.bytes_read}")
         lines += [f"  {line}" for line in self.extra_lines()]
         if self.counts.get("pending"):
+            pending = self.counts["pending"]
             lines.append(
-                f"  kept for the next run: {self.counts['pending']} visits as load packages (the warehouse "
-                "stayed locked); the next run that writes loads them first"
+                f"  kept for the next run: {pending} visit{'s' if pending != 1 else ''} as load packages "
+                "(the warehouse stayed locked); the next run that writes loads them first"
             )
         for pattern in self.unmatched_inputs:
             lines.append(f"  no input matched: {pattern}")

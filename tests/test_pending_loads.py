@@ -4,6 +4,7 @@ the next writer loads first; nothing parsed is thrown away and nothing is loaded
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -159,3 +160,19 @@ def test_an_ingest_that_cannot_write_keeps_its_work_for_the_next_run(
     by_run = rows(warehouse, "select run_id, count(*) from visits group by run_id order by run_id")
     assert sorted(by_run) == sorted([("earlier", 1), (summary.run_id, 3), (later.run_id, 1)])
     assert rows(warehouse, "select count(*) from load_packages") == [(1,)]
+
+
+def test_a_waiting_writer_says_so_and_the_command_says_where_its_work_is(
+    prefect_api: str, long_query: tuple[Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    warehouse, _holder = long_query
+    kazinform = str(Path(sys.executable).with_name("kazinform"))
+    command = [kazinform, "ingest", str(SEED), "--warehouse", str(warehouse)]
+    env = {**os.environ, "KAZINFORM_LOCK_WAIT": "12"}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    waits = [line for line in result.stderr.splitlines() if "is held by another process; waited" in line]
+    assert len(waits) >= 2, result.stderr[-3000:]  # every 5 s of the 12
+    assert "pending       1" in result.stdout
+    assert "kept for the next run: 1 visit as load packages" in result.stdout
+    assert len(ready_packages(package_folder(warehouse))) == 1
