@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
 import random
 import re
 import threading
@@ -16,11 +17,14 @@ from urllib.parse import parse_qs
 
 from replica import render
 from replica.catalogue import NEWEST_AT, Article, generate_articles, make_article, new_article_id, slugify
+from replica.chrome import PageChrome
 from replica.faults import MALFORMED_FEED, UNPARSEABLE_PAGE, Fault, FaultKind
 
 FEED_FILES = {"rus.xml": "ru", "kaz.xml": "kz", "eng.xml": "en"}
 CARDS_PER_PAGE = 24
 DEFAULT_ROBOTS = "User-agent: *\nDisallow: /search\nDisallow: /private/\n"
+
+PAGE_SIZES = ("small", "real")  # article pages of 2–6 KB, or dressed to 100–300 KB like real ones
 
 _HTML = "text/html; charset=utf-8"
 _ARTICLE_PATH = re.compile(r"^/(ru|kz|en/news)/([a-z0-9-]+)-([0-9a-f]{6,16})/?$")
@@ -50,12 +54,17 @@ class RequestRecord:
 class ReplicaSite:
     """An in-memory Kazinform: articles in ru/kz/en, feeds, lenta pages, robots.txt, and faults."""
 
-    def __init__(self, articles: list[Article], seed: int = 0) -> None:
+    def __init__(self, articles: list[Article], seed: int = 0, page_size: str = "small") -> None:
+        if page_size not in PAGE_SIZES:
+            raise ValueError(f"page_size is one of {', '.join(PAGE_SIZES)}, not {page_size!r}")
         self.articles: dict[str, Article] = {a.article_id: a for a in articles}
         self._rng = random.Random(seed + 1)
         self._lock = threading.RLock()
         self._faults: dict[str, Fault] = {}
-        self._render_cache: dict[tuple[str, int, str], bytes] = {}
+        # Per (article, revision, base URL): the page in parts that join into its bytes, and its ETag.
+        # Dressed pages share their chrome parts, so 2,000 of them cost a few MB, not 400.
+        self._render_cache: dict[tuple[str, int, str], tuple[tuple[bytes, ...], str]] = {}
+        self._chrome = PageChrome(seed) if page_size == "real" else None
         self.robots_txt: str | None = DEFAULT_ROBOTS  # None: /robots.txt answers 404
         self.listing_markup = "mixed"  # "A", "B", or "mixed" (odd pages A, even pages B)
         self.feed_size = 50
@@ -63,8 +72,15 @@ class ReplicaSite:
         self.request_log: list[RequestRecord] = []
 
     @classmethod
-    def generate(cls, n_articles: int = 100, seed: int = 0, generation_b_share: float = 0.2) -> ReplicaSite:
-        return cls(generate_articles(n_articles, seed, generation_b_share), seed=seed)
+    def generate(
+        cls,
+        n_articles: int = 100,
+        seed: int = 0,
+        generation_b_share: float = 0.2,
+        page_size: str = "small",
+    ) -> ReplicaSite:
+        """`page_size="real"` serves article pages of 100–300 KB (see replica/chrome.py)."""
+        return cls(generate_articles(n_articles, seed, generation_b_share), seed=seed, page_size=page_size)
 
     # --- reading the catalogue -------------------------------------------------------------
 
@@ -77,6 +93,15 @@ class ReplicaSite:
                 if a.gone_status is None and (edition is None or a.edition == edition)
             ]
         return sorted(found, key=lambda a: a.published_at, reverse=True)
+
+    def _newest_live(self, edition: str, count: int) -> list[Article]:
+        """live_articles(edition)[:count] without sorting the whole catalogue (once per page render)."""
+        with self._lock:
+            return heapq.nlargest(
+                count,
+                (a for a in self.articles.values() if a.gone_status is None and a.edition == edition),
+                key=lambda a: a.published_at,
+            )
 
     def url_of(self, article_id: str, base_url: str) -> str:
         return base_url.rstrip("/") + self.articles[article_id].path
@@ -232,12 +257,15 @@ class ReplicaSite:
         if path != article.path:  # trailing-slash variant of the English address
             return Response(301, {"Location": base_url + article.path})
         key = (article_id, article.revision, base_url)
-        body = self._render_cache.get(key)
-        if body is None:
-            related = self.live_articles(article.edition)[:4]
-            body = render.article_page(article, base_url, related).encode()
-            self._render_cache[key] = body
-        return _conditional(headers, body, "text/html; charset=utf-8", article.modified_at)
+        rendered = self._render_cache.get(key)
+        if rendered is None:
+            related = self._newest_live(article.edition, 4)
+            page = render.article_page(article, base_url, related).encode()
+            parts = self._chrome.dress(page, article_id) if self._chrome else (page,)
+            rendered = parts, _etag(*parts)
+            self._render_cache[key] = rendered
+        parts, etag = rendered
+        return _conditional(headers, parts, "text/html; charset=utf-8", article.modified_at, etag)
 
     def _faulty(
         self, fault: Fault, path: str, query: str, headers: dict[str, str], base_url: str
@@ -307,13 +335,25 @@ def _oversized(size: int, declare_length: bool) -> Response:
     return Response(200, headers, stream=chunks())
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+def _etag(*parts: bytes) -> str:
+    """The ETag of the body the parts join into."""
+    digest = hashlib.sha1()
+    for part in parts:
+        digest.update(part)
+    return '"' + digest.hexdigest()[:20] + '"'
 
 
-def _conditional(headers: dict[str, str], body: bytes, content_type: str, modified_at: datetime) -> Response:
-    """200 with validators, or 304 when the client's validators still hold (RFC 9110 §13.2.2)."""
-    etag = _etag(body)
+def _conditional(
+    headers: dict[str, str],
+    body: bytes | tuple[bytes, ...],
+    content_type: str,
+    modified_at: datetime,
+    etag: str | None = None,
+) -> Response:
+    """200 with validators, or 304 when the client's validators still hold (RFC 9110 §13.2.2).
+    A body in parts is joined only for a 200; `etag` spares hashing a body already hashed."""
+    parts = body if isinstance(body, tuple) else (body,)
+    etag = etag or _etag(*parts)
     validators = {"ETag": etag, "Last-Modified": render.http_date(modified_at)}
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
@@ -327,7 +367,7 @@ def _conditional(headers: dict[str, str], body: bytes, content_type: str, modifi
             since = None
         if since is not None and modified_at.replace(microsecond=0) <= since:
             return Response(304, validators)
-    return Response(200, {**validators, "Content-Type": content_type}, body)
+    return Response(200, {**validators, "Content-Type": content_type}, b"".join(parts))
 
 
 def _not_found() -> Response:

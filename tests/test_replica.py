@@ -152,3 +152,67 @@ def test_serves_concurrent_requests_on_a_large_catalogue() -> None:
         paths = [a.path for a in site.live_articles()[:200]]
         statuses = {client.get(base + p).status_code for p in paths}
     assert len(site.articles) == 2000 and statuses == {200}
+
+
+# --- real-size pages -------------------------------------------------------------------------
+
+
+def _page(site: ReplicaSite, article_id: str, base: str = "http://127.0.0.1:8000") -> bytes:
+    return site.respond("GET", site.articles[article_id].path, "", {}, base).body
+
+
+def test_real_size_pages_are_100_to_300_kb_and_deterministic_for_a_seed() -> None:
+    site = ReplicaSite.generate(n_articles=80, seed=5, page_size="real")
+    again = ReplicaSite.generate(n_articles=80, seed=5, page_size="real")
+    other = ReplicaSite.generate(n_articles=80, seed=6, page_size="real")
+    sizes = [len(_page(site, article_id)) for article_id in site.articles]
+    assert min(sizes) >= 100_000 and max(sizes) <= 300_000, (min(sizes), max(sizes))
+    assert len(set(sizes)) > 5  # pages differ in size, as real ones do
+    assert all(_page(site, a) == _page(again, a) for a in site.articles)
+    first_other = next(iter(other.articles))
+    assert _page(other, first_other)[:2000] != _page(site, next(iter(site.articles)))[:2000]
+    small = ReplicaSite.generate(n_articles=80, seed=5)
+    assert max(len(_page(small, a)) for a in small.articles) < 20_000
+    with pytest.raises(ValueError, match="page_size"):
+        ReplicaSite.generate(n_articles=3, page_size="huge")
+
+
+def test_real_size_pages_carry_the_chrome_of_real_ones() -> None:
+    site = ReplicaSite.generate(n_articles=20, seed=5, page_size="real")
+    tree = HTMLParser(_page(site, next(iter(site.articles))))
+    assert len(tree.css("head script")) >= 3 and tree.css_first("head style") is not None
+    assert len(tree.css("nav.mega-menu a")) > 150
+    assert len(tree.css("section.related-news .news-card-small")) > 100
+    assert len(tree.css("footer.site-footer a")) > 100
+
+
+def test_real_size_pages_parse_to_the_same_records_as_small_ones() -> None:
+    from parsers.api import parse_bytes
+
+    real = ReplicaSite.generate(n_articles=60, seed=9, page_size="real")
+    small = ReplicaSite.generate(n_articles=60, seed=9)
+    base = "http://127.0.0.1:8000"
+    generations = set()
+    for article_id, article in small.articles.items():
+        url = base + article.path
+        dressed, bare = _page(real, article_id, base), _page(small, article_id, base)
+        assert len(dressed) > 10 * len(bare)
+        record = parse_bytes(dressed, locator=url, url=url)
+        assert record == parse_bytes(bare, locator=url, url=url), url
+        assert record.title == article.title and record.body == article.body_text
+        generations.add(article.generation)
+    assert generations == {"A", "B"}
+
+
+def test_real_size_pages_answer_304_and_change_with_an_edit() -> None:
+    site = ReplicaSite.generate(n_articles=30, seed=5, page_size="real")
+    with serve(site) as base, httpx.Client() as client:
+        article = site.live_articles("ru")[0]
+        first = client.get(base + article.path)
+        assert first.status_code == 200 and len(first.content) >= 100_000
+        again = client.get(base + article.path, headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+        site.edit(article.article_id, title="Заголовок после правки")
+        edited = client.get(base + article.path, headers={"If-None-Match": first.headers["etag"]})
+        assert edited.status_code == 200 and "Заголовок после правки" in edited.text
+        assert edited.headers["etag"] != first.headers["etag"] and len(edited.content) >= 100_000
