@@ -25,10 +25,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Every benchmark, each printing its method and figures. Those that run flows start (or reuse) a
+# local Prefect server, as `kazinform` does.
 bench: $(STAMP)
-	$(VENV)/bin/python benchmarks/parse.py
-	$(VENV)/bin/python benchmarks/load.py
-	$(VENV)/bin/python benchmarks/crawl.py
+	$(TEST_ENV) $(VENV)/bin/python benchmarks/parse.py
+	$(TEST_ENV) $(VENV)/bin/python benchmarks/load.py
+	$(TEST_ENV) $(VENV)/bin/python benchmarks/ingest.py
+	$(TEST_ENV) $(VENV)/bin/python benchmarks/crawl.py
+	$(TEST_ENV) $(VENV)/bin/python benchmarks/query.py
 
 clean:
 	rm -rf $(VENV) warehouse.duckdb warehouse.duckdb.wal

@@ -20,7 +20,7 @@ selectors in microseconds. bs4 is not used by the parsers.
 trafilatura takes ~0.1–0.3 s a page here, so 2,000 of its parses would take minutes: it runs over
 every distinct page `--baseline-rounds` times (default 2) and its per-page mean is compared.
 
-    .venv/bin/python benchmarks/parse.py [--parses 2000] [--baseline-rounds 2]
+    .venv/bin/python benchmarks/parse.py [--parses 2000] [--baseline-rounds 2] [--pages 39]
 """
 
 from __future__ import annotations
@@ -191,14 +191,18 @@ def main() -> None:
         "--baseline-rounds", type=int, default=2, help="passes of trafilatura over every distinct page"
     )
     options.add_argument("--tree-parses", type=int, default=60, help="parses per tree builder")
+    options.add_argument(
+        "--pages", type=int, default=None, help="distinct pages to use (default: all, 3 per fixture)"
+    )
     args = options.parse_args()
 
     from trafilatura import bare_extraction
 
-    pages = full_size_pages()
+    pages = full_size_pages()[: args.pages]
     sizes = [len(raw) for _, _, raw in pages]
     print(
-        f"method: {len(pages)} pages from {len(pages) // 3} fixtures wrapped in page chrome, "
+        f"method: {len(pages)} pages from {len({name.split('#')[0] for name, _, _ in pages})} fixtures "
+        "wrapped in page chrome, "
         f"{min(sizes) // 1000}–{max(sizes) // 1000} KB (mean {sum(sizes) // len(sizes) // 1000} KB); "
         f"single process, perf_counter, warm-up excluded"
     )
