@@ -1,6 +1,9 @@
 """Load benchmark: the warehouse's batch load against the floor of a bare Arrow insert.
 
-Run: .venv/bin/python benchmarks/load.py [--rows 100000] [--repeat 3] [--keep DIR]
+Run: .venv/bin/python benchmarks/load.py [--rows 100000] [--rounds 3] [--keep DIR]
+
+The headline is a load counted whole, staging + writer, against the floor; the writer alone is
+beside it.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ method
            each paragraph random words of the seed article drawn with Zipf weights (1/rank);
            blocks (one per paragraph), title, lead, 2 authors, 3 tags. Each visit is a text-file
            read; its raw bytes are the text copy (~4.7 KB, unique per article) unless marked
-           'no raw'. Raw bytes are stored with encoding '{raw_encoding}' (compressed while staging).
+           'no raw'. Raw bytes are stored with encoding '{raw_encoding}', compressed by the load for
+           the bodies not stored yet (a stored body is recognised by its sha256).
   storage  every database file below is attached and set as the warehouse's writers do it
            (warehouse.db): ROW_GROUP_SIZE {row_group_size:,}, disabled_compression_methods='dict_fsst',
            a checkpoint at every commit.
@@ -46,9 +50,10 @@ method
            COMMIT + CHECKPOINT; timed, like the loads, from opening the file (its table already
            made) until it is closed. For the 'with raw bytes' run the floor also inserts the staged
            raw rows into a second bare table in the same transaction: the same data the load writes.
-  staging  stage_batch: every Arrow table of a batch (visit columns, version columns with their
-           per-field hashes, raw rows with sha256 and compression), no database; the flows run it
-           before they open the writer connection, outside the write lock. Timed on its own.
+  staging  stage_batch: the light columns of every visit (identity, sha256 of each raw body, content
+           hash, HTTP facts), no database; the flows run it before they open the writer
+           connection. The heavy rows (version columns, field hashes, compressed raw bodies) are
+           built by the load, inside the lock, for the rows its comparison finds new or changed.
   batches  formed by flows.batching.LoadBuffer exactly as the file flow forms them: at most
            {max_visits:,} visits or {max_raw_mb} MB of raw bytes per load.
   (b)      first load, the writer's work: load_batch on the staged batches into a fresh warehouse
@@ -61,7 +66,11 @@ method
            the machine's slower and faster spells. Each variant's floor runs right before its loads,
            and before every timed step os.sync() and a 1 s pause let the previous step's
            write-back finish, so it does not land in the next one's time.
-  targets  (b) writer <= 1.25 x (a);  (c) writer <= 0.25 x (a)
+  headline staging + writer of (b) and (c), each the sum of its two timed parts, against (a); the
+           writer alone is printed beside it. (a)'s raw rows are staged and compressed apart,
+           untimed, so the load being measured still compresses its own.
+  targets  staging + writer: (b) <= 1.5 x (a), (c) <= 0.25 x (a); writer alone: (b) <= 1.25 x (a),
+           (c) <= 0.25 x (a)
 """
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_7da5a18f75e09145.txt"
@@ -303,7 +312,14 @@ class Medians:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3, help="rounds of (a), (b), (c); medians are shown")
+    parser.add_argument(
+        "--rounds",
+        "--repeat",
+        dest="repeat",
+        type=int,
+        default=3,
+        help="rounds of (a), (b), (c); medians are shown",
+    )
     parser.add_argument("--keep", type=Path, help="write the databases here instead of a temp dir")
     args = parser.parse_args()
     rows = args.rows
@@ -351,7 +367,11 @@ def main() -> None:
                 # the floor of the same data, timed right before the load it is compared with
                 floor_tables = {"versions": versions_table}
                 if label == "with raw bytes":
-                    floor_tables["raw"] = in_row_groups(pa.concat_tables([batch.raw for batch in staged]))
+                    # the raw rows as stored, from a staging of their own: the batches being
+                    # measured must compress their own bodies in the load
+                    floor_tables["raw"] = in_row_groups(
+                        pa.concat_tables([stage_batch(batch).raw for batch in first_batches])
+                    )
                 else:
                     one_chunk_path = where / "floor one chunk.duckdb"
                     times.add("floor one chunk", floor(one_chunk_path, {"versions": versions_one_chunk}))
@@ -364,12 +384,14 @@ def main() -> None:
                 ):  # the schema exists before the clock starts, as the floor's table does
                     pass
                 times.add(f"{label} first", load_all(path, "first", staged))
+                times.add(f"{label} first whole", staging + times.samples[f"{label} first"][-1])
                 sizes[f"{label} first"] = size_mb(path)
                 layout_faults.update(f"{label}: {table}" for table in short_row_groups(path))
                 del staged
                 staged, staging = stage_all(again_batches)
                 times.add(f"{label} revisit staging", staging)
                 times.add(f"{label} revisit", load_all(path, "revisit", staged))
+                times.add(f"{label} revisit whole", staging + times.samples[f"{label} revisit"][-1])
                 sizes[f"{label} revisit"] = size_mb(path)
                 del staged
         print(f"  round {round_number + 1} of {args.repeat} done", flush=True)
@@ -391,24 +413,28 @@ def main() -> None:
         floor_seconds = times[floor_label]
         first_loads, revisit_loads = batch_counts[label]
         print(f"\n{label}: {first_loads} load(s) per pass; ratios against (a) of the same data")
-        print(line("(b) first load: staging (outside the lock)", rows, times[f"{label} first staging"]))
-        print(
-            line("(b) first load: writer", rows, times[f"{label} first"], floor_seconds)
-            + f"  {sizes[f'{label} first']:.0f} MB"
-            + times.spread(f"{label} first")
-        )
-        print(" " * 46 + times.paired_ratio(f"{label} first", floor_label))
-        print(line("(c) revisit, 1% changed: staging", rows, times[f"{label} revisit staging"]))
-        print(
-            line("(c) revisit, 1% changed: writer", rows, times[f"{label} revisit"], floor_seconds)
-            + times.spread(f"{label} revisit")
-        )
-        print(" " * 46 + times.paired_ratio(f"{label} revisit", floor_label))
+        for step, title in (("first", "(b) first load"), ("revisit", "(c) revisit, 1% changed")):
+            key = f"{label} {step}"
+            print(
+                line(f"{title}: staging + writer", rows, times[f"{key} whole"], floor_seconds)
+                + times.spread(f"{key} whole")
+                + (f"  {sizes[key]:.0f} MB" if step == "first" else "")
+            )
+            print(" " * 46 + times.paired_ratio(f"{key} whole", floor_label))
+            print(
+                line("    staging (outside the lock)", rows, times[f"{key} staging"])
+                + times.spread(f"{key} staging")
+            )
+            print(line("    writer (the lock held)", rows, times[key], floor_seconds) + times.spread(key))
+            print(" " * 46 + times.paired_ratio(key, floor_label))
     print(
         "\nrow groups after each first load: a short one before the last in "
         + (", ".join(sorted(layout_faults)) if layout_faults else "no table")
     )
-    print("\ntargets: (b) writer <= 1.25 x (a), (c) writer <= 0.25 x (a)")
+    print(
+        "\ntargets: staging + writer (b) <= 1.5 x (a), (c) <= 0.25 x (a);"
+        " writer alone (b) <= 1.25 x (a), (c) <= 0.25 x (a)"
+    )
 
 
 if __name__ == "__main__":

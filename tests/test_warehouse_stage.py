@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from test_warehouse_field_hashes import STORED_VERSION_HASHES
 from test_warehouse_support import ARTICLE_ID, bare, later, make_record, parsed, rows, writer
 from warehouse.load import load_batch
 from warehouse.raw import ZSTD, decode_raw, encode_raw, raw_page_bytes, raw_sha256
@@ -87,3 +89,52 @@ def test_raw_encodings_round_trip(encoding: str) -> None:
     used, stored = encode_raw(PAGE, encoding)
     assert used == encoding
     assert decode_raw(used, stored, len(PAGE)) == PAGE
+
+
+def _revisit_batch(ids: list[str], changed: set[str], at: datetime) -> list[VisitInput]:
+    return [
+        parsed(
+            make_record(article_id, title="Новый заголовок")
+            if article_id in changed
+            else make_record(article_id),
+            at,
+            raw=PAGE + article_id.encode() + (b"v2" if article_id in changed else b""),
+            locator=f"seeds/{article_id}.txt",
+        )
+        for article_id in ids
+    ]
+
+
+@pytest.mark.parametrize("whole", [False, True], ids=["staged from visits", "whole tables, as a package"])
+def test_a_revisit_builds_versions_and_hashes_only_for_what_changed(tmp_path: Path, whole: bool) -> None:
+    ids = [f"r{i}" for i in range(6)]
+    changed = {"r1", "r4"}
+    with writer(tmp_path) as conn:
+        load_batch(conn, "run-1", stage_batch(_revisit_batch(ids, set(), later(0))))
+        again = stage_batch(_revisit_batch(ids, changed, later(30)))
+        if whole:  # a package holds every table whole, field hashes included
+            again = StagedBatch(again.visits, again.versions, again.raw, again.rounds)
+        result = load_batch(conn, "run-2", again)
+        checked = rows(conn, STORED_VERSION_HASHES)
+        stored_raw = rows(conn, "select count(*) from raw_pages")
+    assert result.outcomes == ["changed" if i in changed else "unchanged" for i in ids]
+    assert [(e.article_id, e.changed_fields) for e in result.events] == [
+        ("r1", ("title",)),
+        ("r4", ("title",)),
+    ]
+    assert all(same for _, same, _ in checked), checked
+    assert stored_raw == [(len(ids) + len(changed),)]
+
+
+def test_a_revisit_compresses_and_builds_nothing_whole(tmp_path: Path) -> None:
+    """Stored bodies are recognised by their sha256 and unchanged records by their content hash:
+    the load never builds the batch's whole raw, version or field-hash tables."""
+    ids = [f"c{i}" for i in range(4)]
+    with writer(tmp_path) as conn:
+        load_batch(conn, "run-1", stage_batch(_revisit_batch(ids, set(), later(0))))
+        again = stage_batch(_revisit_batch(ids, {"c2"}, later(30)))
+        load_batch(conn, "run-2", again)
+        assert raw_page_bytes(conn, raw_sha256(PAGE + b"c2v2")) == PAGE + b"c2v2"
+    assert again.built_whole == frozenset()
+    assert again.raw.num_rows == len(ids)  # built on demand (a package would ask for it)
+    assert again.built_whole == {"raw"}

@@ -1,10 +1,10 @@
-"""Per-field hashes of new records, computed while staging, outside the write lock.
+"""Per-field hashes of new records, computed by the load for the records that make a new version.
 
 `article_state.field_hashes` keeps, per article, a 64-bit hash of each tracked field of its current
 version (parsers.record.TRACKED_FIELDS order); a load finds which fields changed by comparing them
 with the new record's hashes. The hashes must be those migration 004's macros give (`field_value_hash`
 over `change_text` / `change_list_text` / `change_time_text`), so they are computed by DuckDB itself,
-in a private in-memory database holding the same macros: no warehouse file, no lock.
+in a private in-memory database holding the same macros: no warehouse file, no lock of its own.
 
 The url is the one field that depends on the warehouse: a record without an address keeps the
 article's known one, so for a known article the load takes the kept url hash in that case

@@ -1,16 +1,17 @@
 """Load a batch of visits into the warehouse: one transaction, set-based statements, no per-article SQL.
 
 How a batch is merged
-- A batch is staged as Arrow tables beforehand (`warehouse.stage.stage_batch`, no database, so it
+- A batch's light columns are staged beforehand (`warehouse.stage.stage_batch`, no database, so it
   runs outside the write lock). Every visit is compared in SQL with `article_state` (the current
-  version's content_hash and url); heavy columns (body, blocks, …) are inserted only for rows that
-  need a new version, raw bytes only for sha256 values not yet in `raw_pages` (an anti join).
+  version's content_hash and url); heavy columns (body, blocks, …) and field hashes are built and
+  inserted only for rows that need a new version, raw bodies compressed and inserted only for
+  sha256 values not yet in `raw_pages` (an anti join): a revisit's work follows what changed.
 - SQL decides, Arrow carries: each round's classification is fetched as an Arrow table, and the
   wide rows (new versions, new raw bodies, visits) are put together in Arrow from the staged
   tables and inserted with a plain scan, in row-group-sized batches that every thread reads. A
   join or anti join feeding an insert ran on one thread or left a short row group mid-table.
-- Which fields changed is found by comparing per-field hashes of the new version (computed while
-  staging, warehouse.field_hashes) with those kept in `article_state.field_hashes`: no stored text
+- Which fields changed is found by comparing per-field hashes of the new version (computed for the
+  new versions alone, warehouse.field_hashes) with those kept in `article_state.field_hashes`: no stored text
   is read. Change rows are narrow
   (`article_field_changes`); the view `article_changes` reads the values from the two versions.
 - Outcomes of a `parsed` visit: `created` (article_id never seen), `redirected` (its url differs from
@@ -59,6 +60,7 @@ import pyarrow.compute as pc
 
 from parsers.record import TRACKED_FIELDS
 from warehouse import merge_sql as sql
+from warehouse.field_hashes import HASH_TYPE
 from warehouse.stage import StagedBatch, in_row_groups, stage_batch
 from warehouse.visit import Outcome, VisitInput
 
@@ -182,15 +184,15 @@ def _load_staged(
 ) -> LoadResult:
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.register(_STAGED_VISITS, staged.visits)
-        conn.register(_STAGED_RAW, staged.raw)
+        conn.register(_STAGED_VISITS, staged.light_visits)
+        conn.register(_STAGED_RAW, staged.raw_keys)
         (base,) = conn.execute(sql.NEXT_VISIT_BASE).fetchall()[0]
-        _insert_raw_pages(conn, staged.raw)
+        _insert_raw_pages(conn, staged)
         rounds = [
             _merge_round(conn, base, round_number, staged) for round_number in range(1, staged.rounds + 1)
         ]
         outcomes = _outcomes(staged, rounds)
-        _insert_visits(conn, run_id, base, staged.visits.append_column("outcome", outcomes))
+        _insert_visits(conn, run_id, base, staged.light_visits.append_column("outcome", outcomes))
         result = _collect_result(conn, run_id, base, staged, rounds, outcomes)
         if package is not None:
             conn.execute(sql.RECORD_PACKAGE, [package.package_id, run_id, len(staged), package.staged_at])
@@ -209,14 +211,15 @@ def _unregister(conn: duckdb.DuckDBPyConnection, name: str) -> None:
         conn.unregister(name)
 
 
-def _insert_raw_pages(conn: duckdb.DuckDBPyConnection, staged_raw: pa.Table) -> None:
-    """Store the raw bodies not stored yet, in their staged order (see sql.NEW_RAW_SHAS)."""
-    if staged_raw.num_rows == 0:
+def _insert_raw_pages(conn: duckdb.DuckDBPyConnection, staged: StagedBatch) -> None:
+    """Store the raw bodies not stored yet, in their staged order (see sql.NEW_RAW_SHAS). A body is
+    recognised by its sha256 alone: only the new ones are compressed (StagedBatch.raw_rows)."""
+    if staged.raw_keys.num_rows == 0:
         return
     new_shas = conn.sql(sql.NEW_RAW_SHAS).to_arrow_table().column("raw_sha256")
     if len(new_shas) == 0:
         return
-    conn.register(_NEW_RAW, _rows_at(staged_raw, "raw_sha256", new_shas))
+    conn.register(_NEW_RAW, staged.raw_rows(new_shas))
     conn.execute(sql.INSERT_RAW_PAGES)
 
 
@@ -226,12 +229,17 @@ def _merge_round(
     """Merge one round; return its classification (sql.CLASSIFY's columns and the staged field
     hashes, ordered by pos)."""
     classified = conn.sql(sql.CLASSIFY, params={"base": base, "round": round_number}).to_arrow_table()
-    this_round = _with_staged_hashes(classified.sort_by("pos"), staged.visits)
+    classified = classified.sort_by("pos")
+    new_versions = _rows_where(classified.select(["pos", *_VERSION_KEYS.values()]), classified["new_version"])
+    # The record columns and field hashes of the new versions alone: an unchanged record is
+    # recognised by its content hash and url, before any per-field work (StagedBatch.version_rows).
+    version_rows = staged.version_rows(new_versions.column("pos"))
+    hashes = staged.field_hashes(new_versions.column("pos"), version_rows)
+    this_round = _with_staged_hashes(classified, new_versions.column("pos"), hashes)
     conn.register(_ROUND, this_round)
     conn.execute(sql.CLOSE_CURRENT_VERSIONS)
-    new_versions = _rows_where(this_round.select(["pos", *_VERSION_KEYS.values()]), this_round["new_version"])
     if new_versions.num_rows:
-        conn.register(_NEW_VERSIONS, _new_version_rows(staged.versions, new_versions))
+        conn.register(_NEW_VERSIONS, _new_version_rows(version_rows, new_versions))
         conn.execute(sql.INSERT_VERSIONS)
     known_eventful = pc.and_(this_round.column("eventful"), this_round.column("known"))
     if pc.any(known_eventful).as_py():
@@ -249,30 +257,27 @@ def _rows_where(table: pa.Table, mask: pa.ChunkedArray) -> pa.Table:
     return table.filter(mask)
 
 
-def _rows_at(table: pa.Table, key: str, values: pa.ChunkedArray) -> pa.Table:
-    """`table`'s rows whose `key` is among `values`, in the table's order. `values` are distinct
-    keys of the table, so as many values as rows means every row: the table itself (a first load).
-    A filter works chunk by chunk, where `take` on a chunked table first concatenates every chunk
-    (~1 s for 100,000 bodies)."""
-    if len(values) == table.num_rows:
-        return table
-    return table.filter(pc.is_in(table.column(key), value_set=values))
+def _with_staged_hashes(
+    classified: pa.Table, positions: pa.ChunkedArray, hashes: pa.ChunkedArray
+) -> pa.Table:
+    """A round's classification (ordered by pos) with the field hashes of its new versions beside
+    it (null for the other rows, which never read them), in row-group-sized batches. The hashes are
+    not carried through the comparison's join, where their lists cost a fifth of its time."""
+    if len(positions) == classified.num_rows:  # every row a new version (a first load)
+        column = hashes
+    elif len(positions) == 0:
+        column = pa.chunked_array([pa.nulls(classified.num_rows, HASH_TYPE)])
+    else:
+        rows = pc.index_in(classified.column("pos"), value_set=positions)
+        column = pa.concat_arrays(hashes.cast(HASH_TYPE).chunks).take(rows)
+    return in_row_groups(classified.append_column("staged_hashes", column))
 
 
-def _with_staged_hashes(classified: pa.Table, staged_visits: pa.Table) -> pa.Table:
-    """A round's classification (ordered by pos) with each visit's staged field hashes beside it,
-    in row-group-sized batches. The hashes are not carried through the comparison's join, where
-    their lists cost a fifth of its time; staged visits are ordered by pos too."""
-    hashes = _rows_at(staged_visits.select(["pos", "field_hashes"]), "pos", classified.column("pos"))
-    return in_row_groups(classified.append_column("staged_hashes", hashes.column("field_hashes")))
-
-
-def _new_version_rows(staged_versions: pa.Table, new_versions: pa.Table) -> pa.Table:
+def _new_version_rows(version_rows: pa.Table, new_versions: pa.Table) -> pa.Table:
     """The rows to insert into article_versions, in row-group-sized batches: the staged record
     columns of the positions in `new_versions` (a round's classified rows that make a version)
     beside their visit-side columns. Both tables are ordered by pos, so the rows line up."""
-    records = _rows_at(staged_versions, "pos", new_versions.column("pos"))
-    rows = records.drop_columns(["pos"])
+    rows = version_rows.drop_columns(["pos"])
     for name, column in _VERSION_KEYS.items():
         rows = rows.append_column(name, new_versions.column(column))
     return in_row_groups(rows)
@@ -281,14 +286,14 @@ def _new_version_rows(staged_versions: pa.Table, new_versions: pa.Table) -> pa.T
 def _outcomes(staged: StagedBatch, rounds: list[pa.Table]) -> pa.ChunkedArray:
     """Outcomes in input order: an article visit's from its round, any other visit's status as is.
     (Arrow lookups, not a Python loop: ~5 ms instead of ~50 ms for 100,000 visits.)"""
-    statuses = staged.visits.column("status")
+    statuses = staged.light_visits.column("status")
     if not rounds:
         return statuses
-    if len(rounds) == 1 and rounds[0].num_rows == staged.visits.num_rows:
+    if len(rounds) == 1 and rounds[0].num_rows == len(staged):
         return rounds[0].column("outcome")  # every visit is an article visit, in pos order
     classified = pa.concat_tables([r.select(["pos", "outcome"]) for r in rounds])
     # each visit's row in `classified` (a visit is in at most one round), null for the others
-    rows = pc.index_in(staged.visits.column("pos"), value_set=classified.column("pos"))
+    rows = pc.index_in(staged.light_visits.column("pos"), value_set=classified.column("pos"))
     return pc.coalesce(classified.column("outcome").take(rows), statuses)
 
 

@@ -1,8 +1,9 @@
 """Raw input bytes: how they are encoded in `raw_pages` and how to get them back.
 
-Pages are compressed one by one with zstd while a batch is staged, outside the write lock, so the
-writer stores small incompressible blobs instead of compressing long ones itself at checkpoint
-(benchmarks/load.py measures both). DuckDB's own ZSTD works on whole vectors of rows and so also
+Pages are compressed one by one with zstd, and only those not stored yet: the load compresses the
+bodies whose sha256 it does not find in `raw_pages` (warehouse.stage), so a revisit compresses what
+changed. DuckDB then stores small incompressible blobs instead of compressing long ones itself at
+checkpoint. DuckDB's own ZSTD works on whole vectors of rows and so also
 finds what pages have in common: on the benchmark's synthetic text copies it stores raw bytes in
 ~0.9 KB per page where per-page zstd takes ~1.5 KB, but it costs the writer ~60 µs per page at
 every checkpoint. A page that zstd does not shrink (tiny inputs) is stored as it is.

@@ -1,16 +1,31 @@
 """Turn `VisitInput` objects into the Arrow tables a load reads from: `stage_batch` → `StagedBatch`.
 
-Staging is pure CPU work with no database: the flow runs it in the parse task, beside the per-article
-work, so the single writer's critical section (warehouse.load) holds set-based SQL only. A batch
-carries three tables, all keyed by `pos` (the visit's index in the batch) or by sha256:
+Staging builds, with no database, what every visit needs before the load can compare it with the
+warehouse; the heavy rows are built later, by the load, only for what the comparison finds new. A
+batch's tables are keyed by `pos` (the visit's index in the batch) or by sha256:
 
-- visits:   light columns of every visit (identity, hashes, HTTP facts), in input order, with the
-            merge round of each article visit (the n-th visit of an article in the batch is round n)
-            and the per-field hashes of its record (warehouse.field_hashes);
-- versions: heavy record columns of every parsed visit; the load inserts only the rows the SQL
-            comparison decides need a new version;
-- raw:      one row per distinct raw body of the batch, compressed here (warehouse.raw); the load
-            skips sha256 values already stored.
+- visits:   light columns of every visit (identity, sha256 of its raw body, the record's content
+            hash and url, HTTP facts), in input order, with the merge round of each article visit
+            (the n-th visit of an article in the batch is round n). Built by `stage_batch`.
+- versions: heavy record columns of a parsed visit, and the per-field hashes of its record
+            (warehouse.field_hashes): built for the rows the SQL comparison gives a new version
+            (`StagedBatch.version_rows`, `field_hashes`). An unchanged record is recognised by its
+            content hash and url before any per-field work.
+- raw:      one row per distinct raw body, compressed (warehouse.raw): built for the sha256 values
+            the load does not find stored (`StagedBatch.raw_rows`). A stored body is recognised by
+            its hash before anything is compressed.
+
+Why the heavy rows wait for the load. Profiled on 100,000 synthetic text copies (benchmarks/load.py's
+data, 2 cores, cProfile), building everything while staging took 9–13 s: zstd of every raw body
+5.2–6.1 s (pyarrow's codec, ~50 µs a 4.7 KB page), version columns 4.1–4.7 s (Arrow conversion of the
+Python strings ~3 s, the blocks layout 1.2–1.5 s), field hashes 0.5–1.0 s, sha256 0.5–0.7 s, visit
+columns 0.4 s. A revisit with 1% changed redid all of it although 99% of the bodies were stored and
+99% of the records unchanged. Now a revisit stages the sha256 and the light columns (1.2–1.6 s) and
+the load builds 1% of the rest; a first load builds the same rows as before, inside the lock instead
+of before it (the lock is held longer on a first load; the whole command is no slower).
+
+A batch read back from a load package (warehouse.packages) holds every table whole, field hashes
+included (the package layout is unchanged), and answers the same questions by filtering them.
 
 Blocks are stored as a layout (see `blocks_layout`): the body already holds every text block.
 
@@ -24,7 +39,6 @@ faster than one chunk (each thread then fills its own partial row groups).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
@@ -99,18 +113,109 @@ RAW_SCHEMA = pa.schema(
 )
 
 
-@dataclass(frozen=True, slots=True)
 class StagedBatch:
-    """Everything one `load_batch` call needs, built without the database (see the module docstring)."""
+    """Everything one `load_batch` call needs, built without the database (see the module docstring).
 
-    visits: pa.Table  # VISIT_SCHEMA + field_hashes, one row per visit, row i has pos i
-    versions: pa.Table  # VERSION_SCHEMA, one row per parsed visit
-    raw: pa.Table  # RAW_SCHEMA, one row per distinct raw body
-    rounds: int  # the most visits of one article in the batch: the load merges that many rounds
+    Two kinds: a batch staged from visits (`stage_batch`) builds its light columns at once and its
+    heavy ones (version rows, field hashes, compressed raw bodies) only for the rows a load asks for;
+    a batch read back from a load package (warehouse.packages) holds every table whole. Both answer
+    the same questions; the full tables (`visits` with its field hashes, `versions`, `raw`) are built
+    on first use for whoever wants them whole, as a package does.
+    """
+
+    __slots__ = ("light_visits", "rounds", "_visits", "_versions", "_raw", "_inputs", "_raw_keys")
+
+    def __init__(
+        self,
+        visits: pa.Table,
+        versions: pa.Table | None = None,
+        raw: pa.Table | None = None,
+        rounds: int = 0,
+        *,
+        inputs: Sequence[VisitInput] | None = None,
+    ) -> None:
+        if inputs is None and (versions is None or raw is None):
+            raise ValueError("a StagedBatch needs either its versions and raw tables or its input visits")
+        # VISIT_SCHEMA (a package's also carries field_hashes), one row per visit, row i has pos i
+        self.light_visits = visits
+        self.rounds = rounds  # the most visits of one article in the batch: the load merges that many
+        self._visits = visits if "field_hashes" in visits.column_names else None
+        self._versions = versions
+        self._raw = raw
+        self._inputs = inputs
+        # the distinct raw bodies' sha256, in the order first seen (a package's: its raw table's)
+        self._raw_keys = raw.select(["raw_sha256"]) if raw is not None else None
 
     def __len__(self) -> int:
         """The number of visits: LoadResult.outcomes and visit_ids are aligned with them."""
-        return self.visits.num_rows
+        return self.light_visits.num_rows
+
+    @property
+    def built_whole(self) -> frozenset[str]:
+        """Which whole tables of a batch staged from visits have been built (none, for a load)."""
+        if self._inputs is None:
+            return frozenset({"visits", "versions", "raw"})
+        built = {"visits": self._visits, "versions": self._versions, "raw": self._raw}
+        return frozenset(name for name, table in built.items() if table is not None)
+
+    @property
+    def visits(self) -> pa.Table:
+        """VISIT_SCHEMA + field_hashes, one row per visit (the layout of a load package)."""
+        if self._visits is None:
+            hashes = stage_field_hashes(self.light_visits, self.versions)
+            full = self.light_visits.append_column(pa.field("field_hashes", HASH_TYPE), hashes)
+            self._visits = in_row_groups(full)
+        return self._visits
+
+    @property
+    def versions(self) -> pa.Table:
+        """VERSION_SCHEMA, one row per parsed visit."""
+        if self._versions is None:
+            parsed = pc.equal(self.light_visits.column("status"), "parsed")
+            self._versions = self.version_rows(self.light_visits.column("pos").filter(parsed))
+        return self._versions
+
+    @property
+    def raw(self) -> pa.Table:
+        """RAW_SCHEMA, one row per distinct raw body, compressed."""
+        if self._raw is None:
+            self._raw = self.raw_rows(self.raw_keys.column("raw_sha256"))
+        return self._raw
+
+    @property
+    def raw_keys(self) -> pa.Table:
+        """One `raw_sha256` column: the batch's distinct raw bodies, in the order first seen."""
+        if self._raw_keys is None:
+            self._raw_keys = in_row_groups(_raw_keys(self.light_visits))
+        return self._raw_keys
+
+    def version_rows(self, positions: pa.Array | pa.ChunkedArray) -> pa.Table:
+        """VERSION_SCHEMA rows of the parsed visits at `positions` (ascending), in row groups."""
+        if self._versions is not None or self._inputs is None:
+            return in_row_groups(_rows_at(self.versions, "pos", positions))
+        return in_row_groups(stage_versions(self._inputs, positions.to_pylist()))
+
+    def field_hashes(
+        self, positions: pa.Array | pa.ChunkedArray, versions: pa.Table | None = None
+    ) -> pa.ChunkedArray:
+        """The field hashes of the parsed visits at `positions` (ascending), aligned with them;
+        `versions`: their `version_rows` when the caller has them already."""
+        if self._visits is not None:
+            return _rows_at(self._visits.select(["pos", "field_hashes"]), "pos", positions)["field_hashes"]
+        visits = _rows_at(self.light_visits, "pos", positions)
+        return stage_field_hashes(visits, versions if versions is not None else self.version_rows(positions))
+
+    def raw_rows(self, shas: pa.Array | pa.ChunkedArray) -> pa.Table:
+        """RAW_SCHEMA rows of the raw bodies `shas` (distinct, staged ones), in staged order: only
+        these are compressed (a revisit finds most bodies stored already)."""
+        if self._raw is not None or self._inputs is None:
+            return in_row_groups(_rows_at(self.raw, "raw_sha256", shas))
+        wanted = set(shas.to_pylist())
+        first: dict[str, VisitInput] = {}
+        for visit, sha in zip(self._inputs, self.light_visits.column("raw_sha256").to_pylist(), strict=True):
+            if sha in wanted and sha not in first:
+                first[sha] = visit
+        return in_row_groups(stage_raw(first))
 
 
 def _is_url(locator: str) -> bool:
@@ -121,6 +226,25 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: the warehouse takes timezone-aware UTC datetimes")
     return value
+
+
+def _rows_at(table: pa.Table, key: str, values: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """`table`'s rows whose `key` is among `values`, in the table's order. `values` are distinct
+    keys of the table, so as many values as rows means every row: the table itself (a first load).
+    A filter works chunk by chunk, where `take` on a chunked table first concatenates every chunk
+    (~1 s for 100,000 bodies)."""
+    if len(values) == table.num_rows:
+        return table
+    return table.filter(pc.is_in(table.column(key), value_set=values))
+
+
+def _raw_keys(visits: pa.Table) -> pa.Table:
+    """The distinct non-null raw_sha256 values of `visits`, in the order first seen."""
+    seen: dict[str, None] = {}
+    for sha in visits.column("raw_sha256").to_pylist():
+        if sha is not None:
+            seen.setdefault(sha)
+    return pa.table({"raw_sha256": pa.array(list(seen), pa.string())})
 
 
 def _table(schema: pa.Schema, columns: dict[str, Sequence[object]]) -> pa.Table:
@@ -134,19 +258,25 @@ def in_row_groups(table: pa.Table) -> pa.Table:
 
 
 def stage_batch(visits: Sequence[VisitInput]) -> StagedBatch:
-    """All Arrow tables of one batch of visits; raises ValueError on input the warehouse cannot take."""
-    shas = [raw_sha256(v.raw) if v.raw is not None else None for v in visits]
-    staged_visits = stage_visits(visits, shas)
-    versions = stage_versions(visits)
-    hashes = stage_field_hashes(staged_visits, versions)
-    staged_visits = staged_visits.append_column(pa.field("field_hashes", HASH_TYPE), hashes)
+    """A batch's light Arrow table (sha256 of each raw body, identity, hashes, HTTP facts); its
+    heavy rows are built when a load asks for them. Raises ValueError on input the warehouse cannot
+    take, before anything is written."""
+    inputs = list(visits)
+    _check_records(inputs)
+    shas = [raw_sha256(v.raw) if v.raw is not None else None for v in inputs]
+    staged_visits = stage_visits(inputs, shas)
     rounds = pc.max(staged_visits.column("occurrence")).as_py()
-    return StagedBatch(
-        visits=in_row_groups(staged_visits),
-        versions=in_row_groups(versions),
-        raw=in_row_groups(stage_raw(visits, shas)),
-        rounds=rounds or 0,
-    )
+    return StagedBatch(in_row_groups(staged_visits), rounds=rounds or 0, inputs=inputs)
+
+
+def _check_records(visits: Sequence[VisitInput]) -> None:
+    """What staging the heavy columns later would refuse, refused now (nothing is written yet)."""
+    for p, visit in enumerate(visits):
+        if visit.status != "parsed":
+            continue
+        if visit.record is None:
+            raise ValueError(f"visit {p} ({visit.locator}) has status 'parsed' but carries no record")
+        _utc(visit.record.updated_at)
 
 
 def _occurrences(visits: Sequence[VisitInput], article_ids: Sequence[str | None]) -> list[int | None]:
@@ -219,9 +349,11 @@ def _layout_entry(block: Block, from_body: bool) -> dict[str, str]:
     return entry
 
 
-def stage_versions(visits: Sequence[VisitInput]) -> pa.Table:
-    """Heavy record columns of every parsed visit, keyed by its position in the batch."""
-    positions = [i for i, v in enumerate(visits) if v.status == "parsed"]
+def stage_versions(visits: Sequence[VisitInput], positions: Sequence[int] | None = None) -> pa.Table:
+    """Heavy record columns of the parsed visits at `positions` (default: every parsed visit),
+    keyed by their position in the batch."""
+    if positions is None:
+        positions = [i for i, v in enumerate(visits) if v.status == "parsed"]
     records: list[ArticleRecord] = []
     for p in positions:
         record = visits[p].record
@@ -248,12 +380,8 @@ def stage_versions(visits: Sequence[VisitInput]) -> pa.Table:
     return _table(VERSION_SCHEMA, columns)
 
 
-def stage_raw(visits: Sequence[VisitInput], shas: Sequence[str | None]) -> pa.Table:
-    """One row per distinct sha256, from its first visit in the batch, encoded for storage."""
-    first: dict[str, VisitInput] = {}
-    for visit, sha in zip(visits, shas, strict=True):
-        if sha is not None and sha not in first:
-            first[sha] = visit
+def stage_raw(first: dict[str, VisitInput]) -> pa.Table:
+    """One row per sha256 of `first` (each body's first visit in the batch), encoded for storage."""
     kept = list(first)
     raws = [first[s].raw or b"" for s in kept]
     encoded = [encode_raw(raw) for raw in raws]
