@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
@@ -15,11 +16,12 @@ from flows.batching import LoadBuffer
 from flows.discover import MAX_LINKS_PER_PAGE, DiscoveryResult, discover, discovery_urls
 from flows.fetch import FetchConfig, Fetcher, FetchResult
 from flows.pages import CrawlPlan, urls_to_fetch, visits_from_pages
+from flows.pipeline import StageTimes
 from flows.progress import progress_bar
 from flows.read import batched
 from flows.run_guard import areport_artifact, publish_summary
 from flows.summary import RunSummary
-from flows.tasks import current_run_id, load_visits
+from flows.tasks import current_run_id, load_visits, untouched
 from flows.warc import write_warc
 from parsers.sources import Source, get_source
 from warehouse.db import open_reader
@@ -148,6 +150,17 @@ async def crawl_sources(
         max_links_per_page=max_links_per_page,
     )
     path = Path(warehouse_path)
+    times = StageTimes()
+    logger = get_run_logger()
+
+    def load_each(batches: Iterator[list[VisitInput]]) -> None:
+        # Visits are passed untouched: Prefect would walk them object by object (flows.tasks). A
+        # loop of its own, so no name keeps a loaded batch alive while the next one gathers.
+        for ready in batches:
+            report = load_visits(path, run_id, untouched(ready))
+            times.add_load(report)
+            summary.add(ready, report.outcomes)
+
     for name in source_names:
         source = get_source(name)
         plan = plan_crawl(path, source, revisit, max_pages)
@@ -156,31 +169,37 @@ async def crawl_sources(
             fetch_settings or fetch_config(source, rate_per_host, concurrency_per_host),
             stop_at=stop_at,
         ) as fetcher:
-            found = await discover_links(source, fetcher, plan, max_pages, max_links_per_page)
+            found = await discover_links(
+                source, untouched(fetcher), untouched(plan), max_pages, max_links_per_page
+            )
             summary.links_not_followed += found.links_not_followed
             summary.unfetched += found.unfetched
             # Fetched pages wait in memory until loaded: a smaller load than for files bounds both
             # memory and what an interrupted crawl would have to fetch again.
             buffer = LoadBuffer(max_visits=CRAWL_VISITS_PER_LOAD, max_raw_bytes=CRAWL_RAW_BYTES_PER_LOAD)
-            for ready in buffer.add(found.visits):
-                summary.add(ready, load_visits(path, run_id, ready))
+            load_each(buffer.add(found.visits))
             urls = urls_to_fetch(found.links, plan)
             with progress_bar(len(urls), f"crawl {name}") as advance:
                 for done, batch in enumerate(batched(urls, batch_size)):
                     if fetcher.run_over():  # nothing starts after the limit; the rest waits for next run
                         summary.unfetched += len(urls) - done * batch_size
                         break
-                    results = await fetch_batch(fetcher, batch, plan)
+                    fetch_started = time.perf_counter()
+                    results = await fetch_batch(untouched(fetcher), untouched(batch), untouched(plan))
                     summary.unfetched += sum(result.unfetched for result in results)
                     if warc_path:
-                        archive_batch(results, warc_path)
-                    for ready in buffer.add(parse_batch(results, source.name, plan.tags)):
-                        summary.add(ready, load_visits(path, run_id, ready))
+                        archive_batch(untouched(results), warc_path)
+                    parsed = parse_batch(untouched(results), source.name, untouched(plan.tags))
+                    del results  # the visits hold the bodies now
+                    times.read_parse_s += time.perf_counter() - fetch_started
+                    times.files += len(batch)
+                    load_each(buffer.add(parsed))
+                    del parsed
                     advance(len(batch))
-                for ready in buffer.flush():
-                    summary.add(ready, load_visits(path, run_id, ready))
+                load_each(buffer.flush())
     summary.stopped_at_time_limit = summary.unfetched > 0
     summary.elapsed_s = time.monotonic() - started
+    logger.info("crawl %s; whole run %.1f s", times.describe("fetch and parse"), summary.elapsed_s)
     publish_summary(summary)  # the data is committed: from here on, Prefect only hears about it
     markdown, title = summary.to_markdown(), summary.title
     await areport_artifact(

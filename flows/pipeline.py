@@ -1,0 +1,211 @@
+"""The file ingest as plain Python: read and parse a batch, stage and load a gathered batch, and the
+clocks of each stage. No Prefect here: the flow (flows.ingest) hands `run_pipeline` its tasks, and
+`ingest_without_prefect` hands it the same functions called directly, so the ingest benchmark
+measures Prefect's share of a run (its import included) against the very same work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.batching import LoadBuffer
+from flows.progress import progress_bar
+from flows.read import expand_inputs, read_visits, unreadable_visits
+from flows.summary import RunSummary
+from warehouse.db import WarehouseLockedError, open_reader, open_writer
+from warehouse.load import load_batch
+from warehouse.packages import load_ready_packages, package_folder, write_package
+from warehouse.stage import stage_batch
+from warehouse.state import known_tags
+from warehouse.visit import VisitInput
+
+# Files per parse task: a task run (~25 ms against a server) is small next to parsing 500 pages.
+# Loads gather several of these (flows.batching).
+DEFAULT_BATCH_SIZE = 500
+# Bytes of files per parse batch: a batch holds its files' bytes and records at once, so 500 large
+# pages (300 KB each) would hold ~400 MB; 32 MB is ~4,000 text copies or ~100 large pages.
+MAX_BATCH_FILE_BYTES = 32 * 1024 * 1024
+
+# The outcome reported for a visit whose batch was kept as a load package (not in the warehouse yet).
+PENDING = "pending"
+
+
+class ParsedBatch:
+    """Visits parsed from one batch of files, with the time it took. A plain class, not a
+    collection: Prefect links a task's result to its state one level deep (flows.tasks), and this is
+    one object however many visits it holds."""
+
+    __slots__ = ("visits", "files", "seconds")
+
+    def __init__(self, visits: list[VisitInput], files: int, seconds: float) -> None:
+        self.visits = visits
+        self.files = files
+        self.seconds = seconds
+
+
+@dataclass(slots=True)
+class LoadReport:
+    outcomes: list[str]  # aligned with the visits loaded
+    stage_s: float  # Arrow tables, hashes, compression (no database)
+    write_s: float  # the writer connection: waiting packages, then the transaction
+
+
+@dataclass(slots=True)
+class StageTimes:
+    """Where a run's time went, summed over its batches (the steps' own clocks, not Prefect's)."""
+
+    read_parse_s: float = 0.0
+    files: int = 0
+    stage_s: float = 0.0
+    write_s: float = 0.0
+    visits_loaded: int = 0
+    loads: int = 0
+    largest_load: int = 0
+
+    def add_parsed(self, parsed: ParsedBatch) -> None:
+        self.read_parse_s += parsed.seconds
+        self.files += parsed.files
+
+    def add_load(self, report: LoadReport) -> None:
+        self.stage_s += report.stage_s
+        self.write_s += report.write_s
+        self.visits_loaded += len(report.outcomes)
+        self.loads += 1
+        self.largest_load = max(self.largest_load, len(report.outcomes))
+
+    def describe(self, first_step: str = "read and parse") -> str:
+        return (
+            f"stages: {first_step} {self.read_parse_s:.1f} s ({self.files} inputs); "
+            f"stage {self.stage_s:.1f} s; write {self.write_s:.1f} s "
+            f"({self.visits_loaded} visits in {self.loads} loads, largest {self.largest_load})"
+        )
+
+
+Logger = logging.Logger | logging.LoggerAdapter
+ParseStep = Callable[[list[Path], frozenset[str]], ParsedBatch]
+LoadStep = Callable[[Path, str, list[VisitInput]], LoadReport]
+
+
+def read_and_parse(paths: list[Path], tags_seen: frozenset[str]) -> ParsedBatch:
+    started = time.perf_counter()
+    visits = read_visits(paths, known_tags=tags_seen)
+    return ParsedBatch(visits, len(paths), time.perf_counter() - started)
+
+
+def stage_and_load(
+    warehouse_path: Path, run_id: str, visits: Sequence[VisitInput], logger: Logger
+) -> LoadReport:
+    """One transaction per batch. Staging (Arrow tables, hashes, compression) happens before the
+    writer connection opens, so the write lock is held only for the set-based SQL.
+
+    Packages kept by earlier runs are loaded first, in the order they were staged. When the
+    warehouse stays locked past the writer's wait (warehouse.db), the staged batch is kept as a
+    load package for the next writer and every visit of it is reported `pending`."""
+    started = time.perf_counter()
+    staged = stage_batch(visits)
+    stage_s = time.perf_counter() - started
+    folder = package_folder(warehouse_path)
+
+    def still_waiting(waited: float, allowed: float) -> None:
+        message = "warehouse %s is held by another process; waited %.0f s of %.0f s"
+        logger.warning(message, warehouse_path, waited, allowed)
+
+    started = time.perf_counter()
+    try:
+        with open_writer(warehouse_path, on_wait=still_waiting) as connection:
+            load_ready_packages(connection, folder, log=logger.info)
+            outcomes: list[str] = list(load_batch(connection, run_id, staged).outcomes)
+    except WarehouseLockedError as error:
+        package = write_package(folder, run_id, staged)
+        logger.warning("%s; %d visits kept as load package %s", error, len(visits), package.path)
+        outcomes = [PENDING] * len(visits)
+    write_s = time.perf_counter() - started
+    logger.info("staged %d visits in %.2f s, wrote them in %.2f s", len(visits), stage_s, write_s)
+    return LoadReport(outcomes, stage_s, write_s)
+
+
+def tags_known_to(warehouse_path: Path) -> frozenset[str]:
+    """Multi-word tags seen on HTML pages help split the run-together tag line of text copies."""
+    if not warehouse_path.exists():
+        return frozenset()
+    with open_reader(warehouse_path) as connection:
+        return frozenset(known_tags(connection))
+
+
+def batched_by_size(
+    files: Sequence[Path], max_files: int, max_bytes: int = MAX_BATCH_FILE_BYTES
+) -> Iterator[list[Path]]:
+    """`files` in order, in batches of at most `max_files` files and (but for a single file over it)
+    `max_bytes` bytes. A file whose size cannot be read counts as empty: reading it says why."""
+    batch: list[Path] = []
+    batch_bytes = 0
+    for path in files:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = 0
+        if batch and (len(batch) >= max_files or batch_bytes + size > max_bytes):
+            yield batch
+            batch, batch_bytes = [], 0
+        batch.append(path)
+        batch_bytes += size
+    if batch:
+        yield batch
+
+
+def run_pipeline(
+    inputs: list[str],
+    warehouse_path: Path,
+    run_id: str,
+    parse: ParseStep,
+    load: LoadStep,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> tuple[RunSummary, StageTimes]:
+    """Read, parse and load `inputs` batch by batch; memory is bounded by one load batch
+    (flows.batching) and one parse batch, whatever the number of inputs."""
+    started = time.monotonic()
+    summary = RunSummary(run_id=run_id, title="Ingest of files")
+    times = StageTimes()
+    files, problems, summary.unmatched_inputs = expand_inputs(inputs)
+    tags_seen = tags_known_to(warehouse_path)
+    buffer = LoadBuffer()
+
+    def load_each(batches: Iterator[list[VisitInput]]) -> None:
+        # A loop of its own, so no name keeps a loaded batch alive while the next one gathers.
+        for ready in batches:
+            report = load(warehouse_path, run_id, ready)
+            times.add_load(report)
+            summary.add(ready, report.outcomes)
+
+    # Inputs that cannot be read (missing, a link loop, a dangling link, no permission) are visits
+    # of their own, `failed` with the reason, loaded with the rest.
+    load_each(buffer.add(unreadable_visits(problems)))
+    with progress_bar(len(files), "ingest") as advance:
+        for batch in batched_by_size(files, batch_size):
+            parsed = parse(batch, tags_seen)
+            times.add_parsed(parsed)
+            load_each(buffer.add(parsed.visits))
+            del parsed  # the buffer holds the visits now; nothing else should
+            advance(len(batch))
+        load_each(buffer.flush())
+    summary.elapsed_s = time.monotonic() - started
+    return summary, times
+
+
+def ingest_without_prefect(
+    inputs: list[str], warehouse_path: str, run_id: str, logger: Logger | None = None
+) -> tuple[RunSummary, StageTimes]:
+    """The flow's work with the same functions called directly: no flow run, no task runs."""
+    log = logger or logging.getLogger("kazinform.ingest")
+    return run_pipeline(
+        inputs,
+        Path(warehouse_path),
+        run_id,
+        parse=read_and_parse,
+        load=lambda path, run_id, visits: stage_and_load(path, run_id, visits, log),
+    )
