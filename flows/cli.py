@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import logging
 import os
@@ -285,24 +284,54 @@ def run_parse(args: argparse.Namespace) -> int:
 
 
 def run_query(args: argparse.Namespace) -> int:
+    """Rows stream out as DuckDB produces them (csv, json); the table shows the first rows and
+    counts the rest. See warehouse/query_sandbox.py for the shaping and the bounds."""
     from warehouse.db import resolve_warehouse_path
-    from warehouse.query_sandbox import open_query_connection, run_sql
+    from warehouse.query_sandbox import (
+        JSON_ROW_SEPARATOR,
+        TABLE_ROWS_SHOWN,
+        csv_header,
+        csv_lines,
+        json_rows,
+        line_bytes,
+        open_query_connection,
+        stream_sql,
+        text_cells,
+    )
 
-    with open_query_connection(resolve_warehouse_path(args.warehouse)) as connection:
-        result = run_sql(connection, args.sql)
-    columns, rows = result.columns, result.rows
-    if args.format == "json":
-        print(
-            json.dumps(
-                [dict(zip(columns, row, strict=True)) for row in rows], ensure_ascii=False, default=str
-            )
-        )
-    elif args.format == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows(rows)
-    else:
-        print(format_table(columns, rows))
+    shape = {"csv": csv_lines, "json": json_rows, "table": text_cells}[args.format]
+    out = sys.stdout.buffer
+    try:
+        with (
+            open_query_connection(resolve_warehouse_path(args.warehouse)) as connection,
+            stream_sql(connection, args.sql, shape) as stream,
+        ):
+            if args.format == "table":
+                rows: list[tuple[Any, ...]] = []
+                total = 0
+                for batch in stream.batches:  # every row is counted; the first ones are kept
+                    if len(rows) < TABLE_ROWS_SHOWN:
+                        head = batch.slice(0, TABLE_ROWS_SHOWN - len(rows))
+                        rows += zip(*(column.to_pylist() for column in head.columns), strict=True)
+                    total += batch.num_rows
+                out.write(format_table(stream.columns, rows, total=total).encode() + b"\n")
+            else:
+                # the opening goes out with the first rows: an error before them leaves no output
+                if args.format == "csv":
+                    opening, skip = csv_header(stream.columns).encode(), 0
+                else:  # the first row's comma is cut; its line break stays
+                    opening, skip = b"[", len(JSON_ROW_SEPARATOR) - 1
+                for batch in stream.batches:
+                    text = line_bytes(batch)
+                    if len(text):
+                        out.write(opening)
+                        out.write(text[skip:])
+                        opening, skip = b"", 0
+                out.write(opening + (b"\n]\n" if args.format == "json" else b""))
+        out.flush()
+    except BrokenPipeError:
+        # the reader of the output left (`| head`): what it wanted was written; the rest is not needed
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
@@ -325,14 +354,21 @@ def _cell(value: Any) -> str:
     return text if len(text) <= MAX_CELL_WIDTH else text[: MAX_CELL_WIDTH - 1] + "…"
 
 
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Aligned plain-text table; long cells are cut so a row stays on one line."""
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, total: int | None = None) -> str:
+    """Aligned plain-text table; long cells are cut so a row stays on one line. `total` is the
+    number of rows there are when `rows` are only the first of them."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
     rule = "  ".join("-" * w for w in widths)
     body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    footer = f"({len(rows)} row{'s' if len(rows) != 1 else ''})"
+    total = len(rows) if total is None else total
+    footer = f"({total:,} row{'s' if total != 1 else ''})"
+    if total > len(rows):
+        footer = (
+            f"({total:,} rows, the first {len(rows)} shown; "
+            "`--format csv` or `--format json` prints them all)"
+        )
     return "\n".join([line, rule, *body, footer])
 
 

@@ -7,10 +7,13 @@ no file was written, nothing outside was printed.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -21,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from child_usage import run_command_measured
 from test_warehouse_support import bare, make_record, parsed
 from warehouse.db import open_writer
 from warehouse.load import load_batch
@@ -426,3 +430,147 @@ def test_parse_names_an_unreadable_file(tmp_path: Path) -> None:
     )
     line = assert_one_line_error(result, 1)
     assert line == f"kazinform: {secret}: permission denied — check the file's permissions"
+
+
+# --- output: streamed, readable, bounded ---------------------------------------------------------
+
+TYPED = (
+    "select article_id, published_at, authors, tags, 'a,\"b' as quoted, '' as empty, null as nothing, "
+    "'nan'::double as not_a_number, date '2025-11-12' as day, 7 as article_id from articles"
+)
+
+
+def test_csv_and_json_show_dates_times_in_utc_and_lists_as_json(warehouses: Warehouses) -> None:
+    as_csv = kazinform("query", TYPED, "--format", "csv", "--warehouse", str(warehouses.queried))
+    assert as_csv.returncode == 0, as_csv.stderr
+    header, row = csv.reader(io.StringIO(as_csv.stdout))
+    assert header == ["article_id", "published_at", "authors", "tags", "quoted", "empty", "nothing",
+                      "not_a_number", "day", "article_id"]  # fmt: skip
+    assert row[1] == "2025-11-12 14:09:00+00"
+    assert json.loads(row[2]) == ["Наталья Мосунова"] and json.loads(row[3]) == ["Токаев", "Россия"]
+    assert row[4:9] == ['a,"b', "", "", "nan", "2025-11-12"]
+    assert '"a,""b"' in as_csv.stdout and ',"",,nan,' in as_csv.stdout  # an empty text is not a null
+
+    as_json = kazinform("query", TYPED, "--format", "json", "--warehouse", str(warehouses.queried))
+    assert as_json.returncode == 0, as_json.stderr
+    [article] = json.loads(as_json.stdout)  # one valid JSON array (NaN would not be)
+    assert article == {
+        "article_id": 7,  # a repeated name: the last column's value, as a dict of the row would keep
+        "published_at": "2025-11-12 14:09:00+00",
+        "authors": ["Наталья Мосунова"],
+        "tags": ["Токаев", "Россия"],
+        "quoted": 'a,"b',
+        "empty": "",
+        "nothing": None,
+        "not_a_number": None,
+        "day": "2025-11-12",
+    }
+    table = kazinform("query", TYPED, "--warehouse", str(warehouses.queried)).stdout
+    assert '2025-11-12 14:09:00+00  ["Наталья Мосунова"]  ["Токаев","Россия"]' in table
+    empty = kazinform("query", "select 1 as x where false", "--format", "json",
+                      "--warehouse", str(warehouses.queried))  # fmt: skip
+    assert json.loads(empty.stdout) == []
+
+
+def test_the_table_shows_the_first_rows_and_says_how_to_get_them_all(warehouses: Warehouses) -> None:
+    from warehouse.query_sandbox import TABLE_ROWS_SHOWN
+
+    sql = "select range as n, 'row ' || range as label from range(100000)"
+    table = kazinform("query", sql, "--warehouse", str(warehouses.queried))
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert len(lines) == 2 + TABLE_ROWS_SHOWN + 1
+    assert lines[2].split() == ["0", "row", "0"]
+    assert lines[-1] == f"(100,000 rows, the first {TABLE_ROWS_SHOWN} shown; " + (
+        "`--format csv` or `--format json` prints them all)"
+    )
+    as_csv = kazinform("query", sql, "--format", "csv", "--warehouse", str(warehouses.queried))
+    assert as_csv.stdout.splitlines()[-1] == "99999,row 99999"
+    assert len(as_csv.stdout.splitlines()) == 100_001
+
+
+def test_rows_stream_out_in_bounded_memory(tmp_path: Path) -> None:
+    """The README's query of the articles view, 300,000 articles, as CSV and JSON: the command's own
+    peak RSS stays far below the output's size (the rows as Python objects took ~1.6 GB at 1M)."""
+    from benchmarks.query import DEFAULT_SQL, build_warehouse
+
+    warehouse = tmp_path / "large.duckdb"
+    build_warehouse(warehouse, 300_000)
+    for output_format in ("csv", "json"):
+        output = tmp_path / f"out.{output_format}"
+        command = [sys.executable, "-m", "flows.cli", "query", DEFAULT_SQL, "--format", output_format,
+                   "--warehouse", str(warehouse)]  # fmt: skip
+        shell = f"exec {shlex.join(command)} > {shlex.quote(str(output))}"
+        usage = run_command_measured(["sh", "-c", shell], timeout=300)
+        assert usage.returncode == 0, usage.stderr
+        assert usage.peak_rss_mb < 300, (output_format, usage.peak_rss_mb)
+        with output.open(encoding="utf-8") as lines:
+            if output_format == "csv":
+                rows = csv.reader(lines)
+                assert next(rows) == ["title", "published_at", "authors", "tags"]
+                assert sum(1 for _ in rows) == 300_000
+            else:
+                assert len(json.load(lines)) == 300_000
+        output.unlink()
+
+
+def test_ctrl_c_interrupts_a_query_while_its_rows_stream_out(warehouses: Warehouses) -> None:
+    endless = "select range as n, md5(range::varchar) as digest from range(1000000000000)"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "query", endless, "--format", "csv",
+         "--warehouse", str(warehouses.queried)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        assert child.stdout.readline() == "n,digest\n"  # the rows have started to stream
+        time.sleep(1)
+        assert child.poll() is None, child.communicate()
+        interrupted_at = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    assert time.monotonic() - interrupted_at < 15
+    assert child.returncode == 130, stderr
+    assert stderr == "kazinform: interrupted\n"
+
+
+def test_a_reader_that_stops_early_ends_the_query_quietly(warehouses: Warehouses) -> None:
+    """`kazinform query … | head -3`: the query stops with the reader, no error line."""
+    endless = "select range as n from range(1000000000000)"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "query", endless, "--format", "csv",
+         "--warehouse", str(warehouses.queried)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert [child.stdout.readline() for _ in range(3)] == ["n\n", "0\n", "1\n"]
+        child.stdout.close()
+        stderr = child.stderr.read()
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+    assert child.returncode == 0, stderr
+    assert stderr == ""
+
+
+def query_with_memory(warehouses: Warehouses, sql: str, memory: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "flows.cli", "query", sql, "--format", "csv"]
+    environment = {**os.environ, "KAZINFORM_QUERY_MEMORY": memory}
+    return subprocess.run(
+        [*command, "--warehouse", str(warehouses.queried)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env=environment,
+    )  # fmt: skip
+
+
+def test_a_query_past_its_memory_is_refused_in_one_line(warehouses: Warehouses) -> None:
+    big = "select length(string_agg(repeat('x', 1000), ',')) as size from range(200000)"
+    result = query_with_memory(warehouses, big, "32MB")
+    line = assert_one_line_error(result, 2)
+    assert "32MB" in line and "KAZINFORM_QUERY_MEMORY" in line
+    assert result.stdout == ""  # nothing half-written: the header waits for the first rows
+    roomy = query_with_memory(warehouses, big, "1GB")
+    assert roomy.stdout.split() == ["size", str(200_000 * 1001 - 1)], roomy.stderr
+    bad = query_with_memory(warehouses, "select 1", "lots")
+    assert "KAZINFORM_QUERY_MEMORY='lots' is not a size" in assert_one_line_error(bad, 2)
