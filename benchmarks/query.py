@@ -33,15 +33,16 @@ METHOD = """\
 method
   data     {rows:,} articles written with SQL straight into a scratch warehouse (the schema of every
            migration, created by warehouse.db.open_writer; then one INSERT … SELECT per table from
-           range()): one current version each, Cyrillic title (~70 chars), lead, body of 4
-           paragraphs (~1.3 KB UTF-8), blocks JSON, published_at, 1–3 authors, 2–5 tags, the
-           article_state row and the visit the `articles` view joins. Cached in {cache} and reused
-           while the generator is unchanged (--rebuild makes it again).
+           range()): one current version each, Cyrillic title (~60 characters), lead, body of 4
+           paragraphs (~1,200 characters, ~2 KB UTF-8), blocks JSON, published_at, 1–3 authors,
+           2–5 tags, the article_state row and the visit the `articles` view joins. Cached in
+           {cache} and reused while the generator is unchanged (--rebuild makes it again).
   query    {sql}
   command  `python -m flows.cli query SQL --format F --warehouse FILE > /dev/null`, started from a
            small launcher that forks and execs it and reads its own peak RSS with os.wait4 (a child
            of this process would inherit this process's peak); wall time from the launcher's start
-           to its end, so interpreter start-up and imports are counted.
+           to its end, so interpreter start-up and imports are counted. The command runs with its
+           defaults (the query connection's memory limit included, warehouse.query_sandbox).
   duckdb   the same query on a plain read-only connection (TimeZone UTC, no sandbox) written by
            DuckDB itself: `COPY (SQL) TO '/dev/null' (FORMAT csv, HEADER)` and
            `(FORMAT json, ARRAY true)`; a whole child process too (`python -c 'import duckdb; …'`),
