@@ -18,37 +18,21 @@ summed over its batches; for the command they are read from the flow's log line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.child_usage import run_command_measured  # noqa: E402
+
 SEED = ROOT / "seeds" / "000_7da5a18f75e09145.txt"
 SEED_TITLE = "Госвизит Токаева в Москву"
 HTML_BASE_URL = "https://www.inform.kz"
-
-# Runs `argv[2:]` in a child forked from this small process and writes that child's own peak RSS
-# (KB) to argv[1]: a child of the benchmark itself would inherit the benchmark's peak.
-_LAUNCHER = """
-import json, os, sys
-usage_path, *command = sys.argv[1:]
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execv(command[0], command)
-    finally:
-        os._exit(127)
-_, status, usage = os.wait4(pid, 0)
-with open(usage_path, "w") as out:
-    json.dump({"peak_rss_kb": usage.ru_maxrss}, out)
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
 
 # The flow's closing log line (flows.ingest): "ingest stages: read and parse 33.1 s (10000 inputs);
 # stage 2.2 s; write 2.0 s (10000 visits in 3 loads, largest 4500); whole run 38.7 s"
@@ -91,21 +75,10 @@ def make_html_pages(folder: Path, count: int) -> None:
 
 def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Run `command` under the launcher; (wall seconds, peak RSS MB of the command, its output)."""
-    with tempfile.TemporaryDirectory(prefix="kazinform-bench-") as scratch:
-        usage_path = Path(scratch) / "usage.json"
-        started = time.perf_counter()
-        result = subprocess.run(
-            [sys.executable, "-c", _LAUNCHER, str(usage_path), *command],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        wall = time.perf_counter() - started
-        if result.returncode != 0:
-            raise SystemExit(f"{command[:2]} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-        peak_kb = json.loads(usage_path.read_text())["peak_rss_kb"]
-    return wall, peak_kb / 1024, result.stdout + result.stderr
+    child = run_command_measured(command, env=env)
+    if child.returncode != 0:
+        raise SystemExit(f"{command[:2]} failed ({child.returncode}):\n{child.stderr[-3000:]}")
+    return child.seconds, child.peak_rss_mb, child.stdout + child.stderr
 
 
 def stage_figures(output: str) -> dict[str, float]:
