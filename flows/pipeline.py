@@ -100,8 +100,9 @@ def read_and_parse(paths: list[Path], tags_seen: frozenset[str]) -> ParsedBatch:
 def stage_and_load(
     warehouse_path: Path, run_id: str, visits: Sequence[VisitInput], logger: Logger
 ) -> LoadReport:
-    """One transaction per batch. Staging (Arrow tables, hashes, compression) happens before the
-    writer connection opens, so the write lock is held only for the set-based SQL.
+    """One transaction per batch. Staging builds the light columns and each raw body's sha256 before
+    the writer connection opens; the load builds version rows, field hashes and compressed bodies
+    inside the lock, only for what its comparison finds new (warehouse.load).
 
     Packages kept by earlier runs are loaded first, in the order they were staged. When the
     warehouse stays locked past the writer's wait (warehouse.db), the staged batch is kept as a
