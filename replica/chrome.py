@@ -29,7 +29,8 @@ CHROME_VARIANTS = 16
 ARTICLE_BYTES_ALLOWANCE = 6_000
 CARD_BYTES_ALLOWANCE = 1_000
 
-_SECTIONS = (
+# Section names and headline words of the page chrome (benchmarks/parse.py builds its pages from them too).
+SECTIONS = (
     "Политика",
     "Экономика",
     "Общество",
@@ -47,7 +48,7 @@ _SECTIONS = (
     "Фото",
     "Видео",
 )
-_WORDS = (
+WORDS = (
     "Казахстан",
     "Астана",
     "Алматы",
@@ -132,7 +133,7 @@ def _wrapping(rng: random.Random) -> Wrapping:
 
 
 def _headline(rng: random.Random) -> str:
-    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(6, 12))).capitalize()
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 12))).capitalize()
 
 
 def _head_links(rng: random.Random) -> str:
@@ -171,8 +172,8 @@ def _state_script(rng: random.Random, items: int) -> str:
                     "id": f"{rng.getrandbits(32):08x}",
                     "title": _headline(rng),
                     "views": rng.randint(0, 10**5),
-                    "rubric": rng.choice(_SECTIONS),
-                    "labels": rng.sample(_WORDS, 3),
+                    "rubric": rng.choice(SECTIONS),
+                    "labels": rng.sample(WORDS, 3),
                 }
                 for _ in range(items)
             ]
@@ -208,7 +209,7 @@ def _top_bar(rng: random.Random) -> str:
 
 def _mega_menu(rng: random.Random) -> str:
     columns = []
-    for number, section in enumerate(_SECTIONS):
+    for number, section in enumerate(SECTIONS):
         links = "".join(
             f'<li class="mega-menu__item"><a class="mega-menu__link" href="/ru/rubric-{number}/{index}">'
             f"{escape(_headline(rng)[:40])}</a></li>"
