@@ -16,7 +16,7 @@ from flows.batching import LoadBuffer
 from flows.discover import MAX_LINKS_PER_PAGE, DiscoveryResult, discover, discovery_urls
 from flows.fetch import FetchConfig, Fetcher, FetchResult
 from flows.pages import CrawlPlan, urls_to_fetch, visits_from_pages
-from flows.pipeline import StageTimes
+from flows.pipeline import StageTimes, load_batches
 from flows.progress import progress_bar
 from flows.read import batched
 from flows.run_guard import areport_artifact, publish_summary
@@ -154,12 +154,8 @@ async def crawl_sources(
     logger = get_run_logger()
 
     def load_each(batches: Iterator[list[VisitInput]]) -> None:
-        # Visits are passed untouched: Prefect would walk them object by object (flows.tasks). A
-        # loop of its own, so no name keeps a loaded batch alive while the next one gathers.
-        for ready in batches:
-            report = load_visits(path, run_id, untouched(ready))
-            times.add_load(report)
-            summary.add(ready, report.outcomes)
+        # Visits are passed untouched: Prefect would walk them object by object (flows.tasks).
+        load_batches(batches, lambda ready: load_visits(path, run_id, untouched(ready)), times, summary)
 
     for name in source_names:
         source = get_source(name)

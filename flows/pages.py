@@ -44,7 +44,7 @@ def visits_from_pages(
     """Parse each usable body; everything else (304, 404/410, failures) passes through as a visit.
 
     URLs the run's time limit left unfetched are no visit. A failure of the parser on one page, of
-    whatever kind, is that page's `parse_error`: the pages beside it are still parsed and loaded.
+    whatever kind (parse_bytes turns every one into a ParseError), is that page's `parse_error`.
     """
     visits: list[VisitInput] = []
     for result in results:
@@ -63,10 +63,6 @@ def visits_from_pages(
             )
         except ParseError as error:
             visits.append(to_visit_input(result, source_name, status="parse_error", error=error.reason))
-            continue
-        except Exception as error:  # MemoryError, RecursionError: this page's failure, not the run's
-            reason = f"parser failure on this input ({type(error).__name__}: {error})"
-            visits.append(to_visit_input(result, source_name, status="parse_error", error=reason))
             continue
         visits.append(to_visit_input(result, source_name, record.article_id, status="parsed", record=record))
     return visits

@@ -159,6 +159,20 @@ def batched_by_size(
         yield batch
 
 
+def load_batches(
+    batches: Iterator[list[VisitInput]],
+    load: Callable[[list[VisitInput]], LoadReport],
+    times: StageTimes,
+    summary: RunSummary,
+) -> None:
+    """Load each ready batch and count it. A loop of its own, so no name keeps a loaded batch alive
+    while the next one gathers (the ingest and the crawl share it)."""
+    for ready in batches:
+        report = load(ready)
+        times.add_load(report)
+        summary.add(ready, report.outcomes)
+
+
 def run_pipeline(
     inputs: list[str],
     warehouse_path: Path,
@@ -177,11 +191,7 @@ def run_pipeline(
     buffer = LoadBuffer()
 
     def load_each(batches: Iterator[list[VisitInput]]) -> None:
-        # A loop of its own, so no name keeps a loaded batch alive while the next one gathers.
-        for ready in batches:
-            report = load(warehouse_path, run_id, ready)
-            times.add_load(report)
-            summary.add(ready, report.outcomes)
+        load_batches(batches, lambda ready: load(warehouse_path, run_id, ready), times, summary)
 
     # Inputs that cannot be read (missing, a link loop, a dangling link, no permission) are visits
     # of their own, `failed` with the reason, loaded with the rest.
