@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -115,15 +116,35 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("article_id")
     history.add_argument("--source", default=None)
     _add_warehouse_option(history)
-    for command in (ingest, crawl, parse, query, history):
+    for module_name in COMMAND_MODULES:
+        _add_commands_of(module_name, commands)
+    for command in set(commands.choices.values()):
         # `--debug` after the command too; SUPPRESS keeps one given before it
         _add_debug_option(command, default=argparse.SUPPRESS)
     return parser
 
 
+# Commands defined beside the flows they start. Each module imports only the standard library at
+# its top (its handler imports the rest), so building the parser stays cheap for `query`. Each
+# `add_<name>_command(commands)` function adds its subcommand with `func` set to its handler.
+COMMAND_MODULES = ("flows.events_cli", "flows.serve_cli", "flows.inbox_cli", "flows.status_cli")
+
+
+def _add_commands_of(module_name: str, commands: Any) -> None:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name == module_name:
+            return
+        raise
+    for name in sorted(vars(module)):
+        if name.startswith("add_") and name.endswith("_command"):
+            getattr(module, name)(commands)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {
+    handler = getattr(args, "func", None) or {
         "ingest": run_ingest,
         "crawl": run_crawl,
         "parse": run_parse,
