@@ -61,6 +61,7 @@ import pyarrow.compute as pc
 from parsers.record import TRACKED_FIELDS
 from warehouse import merge_sql as sql
 from warehouse.field_hashes import HASH_TYPE
+from warehouse.outbox import write_outbox
 from warehouse.stage import StagedBatch, in_row_groups, stage_batch
 from warehouse.visit import Outcome, VisitInput
 
@@ -194,6 +195,8 @@ def _load_staged(
         outcomes = _outcomes(staged, rounds)
         _insert_visits(conn, run_id, base, staged.light_visits.append_column("outcome", outcomes))
         result = _collect_result(conn, run_id, base, staged, rounds, outcomes)
+        # the batch's events commit with it (warehouse.outbox): emitted later, with no lock held
+        write_outbox(conn, run_id, base, result.event_rows)
         if package is not None:
             conn.execute(sql.RECORD_PACKAGE, [package.package_id, run_id, len(staged), package.staged_at])
         conn.execute("COMMIT")

@@ -221,3 +221,97 @@ LEFT JOIN (SELECT visit_id, field FROM article_field_changes WHERE visit_id > $b
 WHERE r.outcome <> 'created' AND r.eventful
 GROUP BY ALL
 """
+
+# The batch's events as outbox rows (warehouse.outbox), from `load_event_rows` (the event rows the
+# load fetched as Arrow, LoadResult.event_rows) beside `load_rounds`. A row per event:
+# deleted (kind 1), restored (2), then created / changed / moved (3); its id is visit_id * 10 + kind,
+# so the outbox is emitted in input order. The language is read from the version each event names:
+# versions this batch made are found by their visit ids (only the row groups past $base are read,
+# their zone maps skip the rest); the few events that name an older version (a deletion, a
+# restoration without new content, the address a move left) look it up by key, and when there
+# are none that scan is skipped (an empty build side). Above $created_each_max `created` events in
+# the batch, each source and language gets one `kazinform.articles.created` row instead (count,
+# first and last article and visit ids).
+INSERT_OUTBOX = f"""
+INSERT INTO event_outbox BY NAME
+WITH ev AS (
+    SELECT e.outcome, e.deleted_now, e.restored, e.source, e.article_id, e.version, e.url,
+           list_filter({_FIELD_NAMES}, lambda f: list_contains(coalesce(e.fields, []), f)) AS fields,
+           r.visit_id, r.visited_at, r.new_version
+    FROM load_event_rows AS e
+    JOIN load_rounds AS r ON r.pos = e.pos
+), wanted AS (
+    SELECT source, article_id, version FROM ev WHERE NOT new_version
+    UNION ALL
+    SELECT source, article_id, version - 1 FROM ev WHERE outcome = 'redirected'
+), older AS (
+    SELECT v.source, v.article_id, v.version, v.language, v.url
+    FROM article_versions AS v
+    SEMI JOIN wanted AS w ON w.source = v.source AND w.article_id = v.article_id AND w.version = v.version
+), fresh AS (
+    SELECT visit_id, language FROM article_versions WHERE visit_id > $base
+), described AS (
+    SELECT ev.*, coalesce(f.language, cur.language, '') AS language, prev.url AS old_url
+    FROM ev
+    LEFT JOIN fresh AS f ON f.visit_id = ev.visit_id
+    LEFT JOIN older AS cur
+      ON cur.source = ev.source AND cur.article_id = ev.article_id AND cur.version = ev.version
+    LEFT JOIN older AS prev
+      ON ev.outcome = 'redirected'
+     AND prev.source = ev.source AND prev.article_id = ev.article_id AND prev.version = ev.version - 1
+), kinds AS (
+    SELECT *, 'deleted' AS kind, 1 AS kind_order FROM described WHERE deleted_now
+    UNION ALL
+    SELECT *, 'restored' AS kind, 2 AS kind_order FROM described WHERE restored
+    UNION ALL
+    SELECT *, CASE outcome WHEN 'created' THEN 'created' WHEN 'changed' THEN 'changed' ELSE 'moved' END
+              AS kind, 3 AS kind_order
+    FROM described WHERE outcome IN {VERSIONING_OUTCOMES}
+), summarised AS (
+    SELECT count(*) FILTER (WHERE kind = 'created') > $created_each_max AS created_as_summary FROM kinds
+), related AS (
+    SELECT json_array(json_object('prefect.resource.id', 'prefect.flow-run.' || $run_id,
+                                  'prefect.resource.role', 'flow-run')) AS related
+), each_event AS (
+    SELECT k.visit_id * 10 + k.kind_order AS id, 'kazinform.article.' || k.kind AS event,
+           json_object('prefect.resource.id', 'kazinform.article.' || k.source || '.' || k.article_id,
+                       'kazinform.source', k.source, 'kazinform.language', k.language,
+                       'kazinform.article_id', k.article_id) AS resource,
+           CASE k.kind
+               WHEN 'changed' THEN json_object('fields', k.fields, 'old_version', k.version - 1,
+                                               'new_version', k.version, 'url', k.url)
+               WHEN 'moved' THEN json_object('old_url', k.old_url, 'new_url', k.url,
+                                             'old_version', k.version - 1, 'new_version', k.version,
+                                             'fields', k.fields)
+               ELSE json_object('version', k.version, 'url', k.url)
+           END AS payload,
+           k.visited_at AS occurred_at
+    FROM kinds AS k, summarised AS s
+    WHERE k.kind <> 'created' OR NOT s.created_as_summary
+), created_summary AS (
+    SELECT min(k.visit_id) * 10 + 9 AS id, 'kazinform.articles.created' AS event,
+           json_object('prefect.resource.id', 'kazinform.articles.' || k.source || '.' || k.language,
+                       'kazinform.source', k.source, 'kazinform.language', k.language) AS resource,
+           json_object('count', count(*),
+                       'first_article_id', arg_min(k.article_id, k.visit_id),
+                       'last_article_id', arg_max(k.article_id, k.visit_id),
+                       'first_visit_id', min(k.visit_id), 'last_visit_id', max(k.visit_id),
+                       'run_id', $run_id) AS payload,
+           max(k.visited_at) AS occurred_at
+    FROM kinds AS k, summarised AS s
+    WHERE k.kind = 'created' AND s.created_as_summary
+    GROUP BY k.source, k.language
+)
+SELECT e.id, uuid() AS event_id, e.event, e.resource, r.related, e.payload, e.occurred_at,
+       $run_id AS run_id, now() AS written_at
+FROM (SELECT * FROM each_event UNION ALL SELECT * FROM created_summary) AS e, related AS r
+"""
+
+# The outbox as the emitter reads it (warehouse.outbox), oldest first.
+PENDING_OUTBOX = """
+SELECT id, event_id, event, resource::VARCHAR, related::VARCHAR, payload::VARCHAR, occurred_at, run_id
+FROM event_outbox ORDER BY id LIMIT $limit
+"""
+COUNT_OUTBOX = "SELECT count(*) FROM event_outbox"
+# `outbox_emitted_ids`: an Arrow table of the ids the Prefect API accepted.
+DELETE_OUTBOX = "DELETE FROM event_outbox WHERE id IN (SELECT id FROM outbox_emitted_ids)"
