@@ -209,6 +209,35 @@ def test_flow_reports_the_named_change_and_every_unreported_one(prefect_api: str
     assert {p: p.stat().st_mtime_ns for p in reports.rglob("*.html")} == pages
 
 
+def test_a_settling_run_reports_changes_committed_while_it_waits(prefect_api: str, tmp_path: Path) -> None:
+    """The trigger folds the events of a burst into the first one's run and passes its window as
+    `settle_seconds`: a change committed after the run's first look is reported by its second."""
+    import contextvars
+    import threading
+
+    warehouse = build_warehouse(tmp_path / "settle.duckdb")
+    reports = change_reports_dir(warehouse)
+    outcome: dict[str, Any] = {}
+    # the thread runs in a copy of this context: it holds the test server's Prefect settings
+    context = contextvars.copy_context()
+    runner = threading.Thread(
+        target=context.run,
+        args=(lambda: outcome.update(result=change_report(str(warehouse), settle_seconds=8)),),
+    )
+    runner.start()
+    deadline = time.monotonic() + 60
+    while len(list(reports.rglob("*.html"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(list(reports.rglob("*.html"))) == 3, "the first look reported the three changes"
+    with open_writer(warehouse) as conn:  # a straggler of the burst commits while the run waits
+        load_batch(conn, "r3", [parsed(make_record(OTHER_ID, title="Третий заголовок"), later(180))])
+    runner.join(60)
+    straggler = ChangeRef("kazinform", OTHER_ID, 3)
+    assert outcome["result"].reported[-1] == straggler.label()
+    assert len(outcome["result"].reported) == 4
+    assert report_page_path(reports, straggler).exists()
+
+
 def test_flow_says_plainly_when_the_warehouse_is_missing(prefect_api: str, tmp_path: Path) -> None:
     state = change_report(str(tmp_path / "none.duckdb"), return_state=True)
     assert state.is_failed()
