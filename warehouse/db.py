@@ -155,6 +155,11 @@ def _connect_waiting(
                 raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                if read_only:  # a reader is only ever kept out by a write
+                    raise WarehouseLockedError(
+                        f"warehouse {path} is locked: a write is in progress (waited {timeout:.0f} s "
+                        "for it); try again when it has finished"
+                    ) from exc
                 raise WarehouseLockedError(
                     f"warehouse {path} is locked by another process (waited {timeout:.0f} s); "
                     "try again when the other run has finished"
