@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.batching import LoadBuffer
 from flows.discover import MAX_LINKS_PER_PAGE, DiscoveryResult, discover, discovery_urls
+from flows.events import START_OF_RUN_DEADLINE_S, areport_run_end, flush_outbox
 from flows.fetch import FetchConfig, Fetcher, FetchResult
 from flows.pages import CrawlPlan, urls_to_fetch, visits_from_pages
 from flows.pipeline import StageTimes, load_batches
@@ -152,6 +154,8 @@ async def crawl_sources(
     path = Path(warehouse_path)
     times = StageTimes()
     logger = get_run_logger()
+    # what an earlier run left in the outbox (an unreachable API then) goes first
+    await asyncio.to_thread(flush_outbox, path, deadline_s=START_OF_RUN_DEADLINE_S, logger=logger)
 
     def load_each(batches: Iterator[list[VisitInput]]) -> None:
         # Visits are passed untouched: Prefect would walk them object by object (flows.tasks).
@@ -201,4 +205,6 @@ async def crawl_sources(
     await areport_artifact(
         lambda: acreate_markdown_artifact(markdown, key="crawl-summary", description=title)
     )
+    # the batches' events, kazinform.run.completed and the table of articles created or changed
+    await areport_run_end(path, summary, "crawl", "crawl-articles", logger)
     return summary

@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.events import START_OF_RUN_DEADLINE_S, flush_outbox, report_run_end
 from flows.pipeline import DEFAULT_BATCH_SIZE, ParsedBatch, read_and_parse, run_pipeline
 from flows.run_guard import publish_summary, report_artifact
 from flows.summary import RunSummary
@@ -24,6 +25,9 @@ def read_and_parse_files(paths: list[Path], tags_seen: frozenset[str]) -> Parsed
 
 @flow(name="ingest-files", log_prints=False)
 def ingest_files(inputs: list[str], warehouse_path: str, batch_size: int = DEFAULT_BATCH_SIZE) -> RunSummary:
+    logger = get_run_logger()
+    # what an earlier run left in the outbox (an unreachable API then) goes first
+    flush_outbox(warehouse_path, deadline_s=START_OF_RUN_DEADLINE_S, logger=logger)
     summary, times = run_pipeline(
         inputs,
         Path(warehouse_path),
@@ -34,8 +38,10 @@ def ingest_files(inputs: list[str], warehouse_path: str, batch_size: int = DEFAU
         load=lambda path, run_id, visits: load_visits(path, run_id, untouched(visits)),
         batch_size=batch_size,
     )
-    get_run_logger().info("ingest %s; whole run %.1f s", times.describe(), summary.elapsed_s)
+    logger.info("ingest %s; whole run %.1f s", times.describe(), summary.elapsed_s)
     publish_summary(summary)  # the data is committed: from here on, Prefect only hears about it
     markdown, title = summary.to_markdown(), summary.title
     report_artifact(lambda: create_markdown_artifact(markdown, key="ingest-summary", description=title))
+    # the batches' events, kazinform.run.completed and the table of articles created or changed
+    report_run_end(warehouse_path, summary, "ingest-files", "ingest-articles", logger)
     return summary
