@@ -15,13 +15,18 @@ Several changes arriving together start one run. What Prefect 3.9's trigger eval
 - Proactive, `after` = `expect` = the event, threshold 1: a debounce that fires `within` after the
   last event of a burst, but `within` must be ≥ 10 s for a proactive trigger and the proactive
   sweep adds up to 5 s more: every report would start 10–15 s late.
-- Reactive, threshold 1, `within` W (used here): the first event fires at once (a lone event too);
-  the trigger's next window then starts at that event's time + W, and every event that occurred
-  before it is ignored ("already fired"). One run per burst, but the events it ignores may belong
-  to batches committed after the run read the warehouse. So the run waits: it reads again at
-  (its start + W), by when every batch whose event the trigger ignored has committed (an event is
-  emitted after its batch commits, and it occurred before the first event's time + W ≤ run start
-  + W). The trigger passes W to the run as `settle_seconds`; a run started by hand does not wait.
+- Reactive, threshold 1, `within` W > 0: the first event fires at once (a lone event too); the
+  trigger's next window then starts at that event's `occurred` + W, and every event that occurred
+  before it is ignored ("already fired"). One run per burst, but the ignored events may belong to
+  batches committed after the run read the warehouse. So the run waits: the trigger passes W as
+  `settle_seconds` and the run reads again at (its start + W). That covers every ignored event
+  only if an event's `occurred` is not earlier than its batch's commit. The outbox's events carry
+  the visit's time (warehouse/merge_sql.py: `occurred_at` = visited_at), which in a crawl is
+  often minutes before the batch commits: a batch committed after the run's second look would
+  wait for the next unrelated event. Hence the default window is 0 (CHANGE_REPORT_WINDOW_SECONDS):
+  one run per event, the first run of a burst reports the whole burst (it reports every
+  unreported change) and the others end at once saying so. Set the window (e.g. 10 s) once the
+  events' `occurred` is their emission time.
 A run that fails (warehouse held by a writer past the reader's wait) leaves its changes
 unreported; the next run reports them.
 """
@@ -60,9 +65,9 @@ ARTIFACT_KEY = "change-report"
 MAX_CHANGES_PER_RUN = 200
 # Changes read per reader connection: a writer waits at most one chunk's reading, not a whole run.
 CHANGES_PER_READ = 20
-# The trigger's window (see the module docstring): events within 10 s of the one that started a
-# run start no run of their own. A crawl's load batches of one burst commit seconds apart.
-CHANGE_REPORT_WINDOW_SECONDS = 10.0
+# The trigger's window (module docstring): 0 = every event starts a run, the safe choice while
+# events carry their visit's time; 10 s folds a burst into one run once they carry their emission's.
+CHANGE_REPORT_WINDOW_SECONDS = 0.0
 
 
 class ChangeReportError(Exception):
@@ -86,10 +91,12 @@ def warehouse_label(warehouse_path: str | Path) -> str:
 def change_report_trigger(
     warehouse_path: str, *, within_seconds: float = CHANGE_REPORT_WINDOW_SECONDS
 ) -> DeploymentEventTrigger:
-    """Run `change-report` on `kazinform.article.changed` events of this warehouse: the first event
-    of a burst starts a run at once, the rest of the burst (within `within_seconds`) is reported by
-    that run (module docstring). Prefect 3.9 renders a parameter that is a single `{{ … }}`
-    expression through `tojson`, so `new_version` arrives as the payload's int."""
+    """Run `change-report` on `kazinform.article.changed` events of this warehouse (resource label
+    `kazinform.warehouse` = this warehouse). With `within_seconds` > 0 the first event of a burst
+    starts a run at once and the rest of the burst (within that window) is reported by that run;
+    with 0 each event starts a run and the first run reports the burst (module docstring).
+    Prefect 3.9 renders a parameter that is one `{{ … }}` expression through `tojson`
+    (RunDeployment._upgrade_v1_templates), so `new_version` arrives as the payload's int."""
     label = warehouse_label(warehouse_path)
     return DeploymentEventTrigger(
         name="change-report on kazinform.article.changed",

@@ -29,9 +29,10 @@ import duckdb
 # Characters of one text field read from a version. Real bodies are 2–20 KB; this bounds a
 # hostile or broken one (the stored body of a 10 MB page) without touching real articles.
 MAX_FIELD_CHARS = 200_000
-# Words per text compared by difflib. Measured on two unrelated 10,000-word texts: ~0.3 s; real
-# bodies are a few hundred to 3,000 words.
-MAX_DIFF_TOKENS = 10_000
+# Words per text compared by difflib (real bodies: a few hundred to 3,000). Its worst case is many
+# small edits: every 10th word of a 10,000-word text edited took 15.7 s, cut to 4,000 words 1.1 s
+# (2 cores, autojunk off); two unrelated 10,000-word texts 0.1–1.6 s.
+MAX_DIFF_TOKENS = 4_000
 # Unchanged words kept on each side of a change in the renderings.
 CONTEXT_WORDS = 12
 # The markdown of one change is cut past this (the HTML page has it whole): 200 changes in one
