@@ -1,0 +1,309 @@
+"""The project's Prefect deployments: what runs by itself, when, and with which parameters.
+
+`build_deployments` gives them for `prefect.serve` (`kazinform serve`: the flows run as
+subprocesses of the serving process) and, with `work_pool=True`, loaded from the project folder
+for a work pool (`kazinform deploy --pool NAME`: `prefect worker start --pool NAME` runs them).
+
+| deployment      | flow                                   | starts                                 |
+|-----------------|----------------------------------------|----------------------------------------|
+| `crawl-new`     | `crawl` (flows/crawl.py), revisit=none | every 15 min (KAZINFORM_CRAWL_EVERY)   |
+| `revisit-due`   | `crawl`, revisit=due, feeds only       | every 10 min (KAZINFORM_REVISIT_EVERY) |
+| `ingest-inbox`  | `ingest_inbox` (flows/inbox.py)        | every 1 min (KAZINFORM_INBOX_EVERY)    |
+| `change-report` | `change_report` (flows/change_report)  | `kazinform.article.changed` events     |
+| `ingest-file`   | `ingest_file` (flows/inbox.py)         | `kazinform.file.arrived` events        |
+
+Intervals are minutes (fractions allowed). A scheduled crawl stops starting requests when its next
+run is due (`max_duration_s` = its interval; what is left is asked for by the next run), and a
+scheduled deployment runs one run at a time: a run that comes due while the previous one still works is
+cancelled, not queued (so a slow site cannot pile crawls up).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
+
+logger = logging.getLogger("kazinform.serve")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# New articles appear on Kazinform every few minutes; one discovery pass every 15 minutes reads
+# the feeds (a 304 when unchanged) and the first lenta pages without being a burden on the site.
+CRAWL_EVERY_MIN = 15.0
+# Due revisits are spread over the day by `next_visit_at`; every 10 minutes keeps each batch small.
+REVISIT_EVERY_MIN = 10.0
+# A scan of the inbox folder is a directory listing: cheap, so files wait at most a minute.
+INBOX_EVERY_MIN = 1.0
+# Listing pages per edition read by `crawl-new` (the crawl stops earlier at a page of known articles).
+CRAWL_NEW_MAX_PAGES = 3
+# `revisit-due` reads no lenta page; see REVISIT_DISCOVERY below.
+REVISIT_MAX_PAGES = 0
+INBOX_FOLDER_NAME = "inbox"
+
+CRAWL_EVERY_ENV = "KAZINFORM_CRAWL_EVERY"
+REVISIT_EVERY_ENV = "KAZINFORM_REVISIT_EVERY"
+INBOX_EVERY_ENV = "KAZINFORM_INBOX_EVERY"
+INBOX_ENV = "KAZINFORM_INBOX"
+CRAWL_RATE_ENV = "KAZINFORM_CRAWL_RATE"
+
+# The crawl flow always reads the feeds first. With max_pages=0 a revisit run asks for nothing but
+# the feeds (conditional requests: a 304 each when nothing is new) besides the due articles.
+REVISIT_DISCOVERY = "feeds only"
+
+CRAWL_ENTRYPOINT = "flows/crawl.py:crawl_sources"
+INBOX_SCAN_ENTRYPOINT = "flows/inbox.py:ingest_inbox"
+INGEST_FILE_ENTRYPOINT = "flows/inbox.py:ingest_file"
+CHANGE_REPORT_ENTRYPOINT = "flows/change_report.py:change_report"
+
+
+class ServeSettingError(ValueError):
+    """A schedule setting (flag or environment) that is not a positive number of minutes."""
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Schedules of the deployments. Each field: a flag of `kazinform serve`/`deploy`, else its
+    environment setting, else the default constant above."""
+
+    crawl_every_min: float = CRAWL_EVERY_MIN
+    revisit_every_min: float = REVISIT_EVERY_MIN
+    inbox_every_min: float = INBOX_EVERY_MIN
+    inbox: str | None = None  # None: <warehouse folder>/inbox
+    # Requests per second per host for the scheduled crawls; None: the source's own (1/s for Kazinform).
+    crawl_rate: float | None = None
+    sources: tuple[str, ...] = field(default_factory=tuple)  # empty: every registered source
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> ServeSettings:
+        """Flags given (not None) win over the environment, which wins over the defaults."""
+        environ = os.environ if environ is None else environ
+        settings = cls(
+            crawl_every_min=_minutes(environ, CRAWL_EVERY_ENV, CRAWL_EVERY_MIN),
+            revisit_every_min=_minutes(environ, REVISIT_EVERY_ENV, REVISIT_EVERY_MIN),
+            inbox_every_min=_minutes(environ, INBOX_EVERY_ENV, INBOX_EVERY_MIN),
+            inbox=environ.get(INBOX_ENV) or None,
+            crawl_rate=_rate(environ.get(CRAWL_RATE_ENV), CRAWL_RATE_ENV),
+        )
+        given = {name: value for name, value in flags.items() if value is not None}
+        for name in ("crawl_every_min", "revisit_every_min", "inbox_every_min"):
+            if name in given:
+                given[name] = _positive_minutes(
+                    given[name], "--" + name.removesuffix("_min").replace("_", "-")
+                )
+        return replace(settings, **given)
+
+    def inbox_for(self, warehouse_path: Path) -> Path:
+        return (
+            Path(self.inbox).expanduser().resolve()
+            if self.inbox
+            else warehouse_path.parent / INBOX_FOLDER_NAME
+        )
+
+
+def _positive_minutes(value: object, name: str) -> float:
+    try:
+        minutes = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ServeSettingError(f"{name} must be a number of minutes, got {value!r}") from None
+    if not minutes > 0:
+        raise ServeSettingError(f"{name} must be more than 0 minutes, got {value!r}")
+    return minutes
+
+
+def _minutes(environ: Mapping[str, str], name: str, default: float) -> float:
+    text = environ.get(name)
+    return default if not text else _positive_minutes(text, name)
+
+
+def _rate(text: str | None, name: str) -> float | None:
+    if not text:
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        raise ServeSettingError(f"{name} must be requests per second (0 = no limit), got {text!r}") from None
+    if rate < 0:
+        raise ServeSettingError(f"{name} must be 0 or more requests per second, got {text!r}")
+    return rate
+
+
+@dataclass(frozen=True)
+class DeploymentPlan:
+    """One deployment, before Prefect builds it: enough to print it and to test it."""
+
+    name: str
+    entrypoint: str  # "<file under the project root>:<flow function>"
+    parameters: dict[str, Any]
+    description: str
+    every_min: float | None = None
+    triggers: list[Any] = field(default_factory=list)
+    concurrency_limit: int | None = None  # runs at a time; None: no limit
+    # A run that comes when the limit is reached is cancelled instead of waiting (for schedules:
+    # the next run comes soon anyway, and waiting runs would pile up behind a slow one).
+    cancel_when_busy: bool = False
+
+    def describe(self) -> str:
+        if self.every_min is not None:
+            return f"every {_format_minutes(self.every_min)}"
+        events = sorted({event for trigger in self.triggers for event in getattr(trigger, "expect", ())})
+        return "on " + ", ".join(events) if events else "on events"
+
+
+def _format_minutes(minutes: float) -> str:
+    if minutes >= 1 and minutes == int(minutes):
+        return f"{int(minutes)} min"
+    return f"{minutes * 60:g} s"
+
+
+def deployment_plans(warehouse_path: Path | str, settings: ServeSettings) -> list[DeploymentPlan]:
+    """Every deployment the project has. Those of a flow module not in this tree yet are left out
+    with a log line."""
+    from parsers.sources import SOURCES
+
+    # The one spelling events and triggers use for a warehouse: absolute, symlinks resolved.
+    warehouse = str(Path(warehouse_path).expanduser().resolve())
+    sources = list(settings.sources or sorted(SOURCES))
+    crawl_common: dict[str, Any] = {"source_names": sources, "warehouse_path": warehouse}
+    if settings.crawl_rate is not None:
+        crawl_common["rate_per_host"] = settings.crawl_rate
+    plans = [
+        DeploymentPlan(
+            name="crawl-new",
+            entrypoint=CRAWL_ENTRYPOINT,
+            parameters={
+                **crawl_common,
+                "revisit": "none",
+                "max_pages": CRAWL_NEW_MAX_PAGES,
+                "max_duration_s": settings.crawl_every_min * 60,
+            },
+            description="Discovery of new articles (feeds, then lenta pages) for every source.",
+            every_min=settings.crawl_every_min,
+            concurrency_limit=1,
+            cancel_when_busy=True,
+        ),
+        DeploymentPlan(
+            name="revisit-due",
+            entrypoint=CRAWL_ENTRYPOINT,
+            parameters={
+                **crawl_common,
+                "revisit": "due",
+                "max_pages": REVISIT_MAX_PAGES,
+                "max_duration_s": settings.revisit_every_min * 60,
+            },
+            description=f"Revisits of the articles whose next_visit_at has passed ({REVISIT_DISCOVERY}).",
+            every_min=settings.revisit_every_min,
+            concurrency_limit=1,
+            cancel_when_busy=True,
+        ),
+    ]
+    inbox = str(settings.inbox_for(Path(warehouse)))
+    inbox_module = _optional_module("flows.inbox")
+    if inbox_module is not None:
+        plans.append(
+            DeploymentPlan(
+                name="ingest-inbox",
+                entrypoint=INBOX_SCAN_ENTRYPOINT,
+                parameters={"warehouse_path": warehouse, "inbox": inbox},
+                description="One scan of the inbox folder: an event per complete new file.",
+                every_min=settings.inbox_every_min,
+                concurrency_limit=1,
+                cancel_when_busy=True,
+            )
+        )
+        plans.append(
+            DeploymentPlan(
+                name="ingest-file",
+                entrypoint=INGEST_FILE_ENTRYPOINT,
+                parameters={"warehouse_path": warehouse},
+                description="Ingests one file of the inbox when its kazinform.file.arrived event comes.",
+                triggers=[inbox_module.ingest_file_trigger(warehouse)],
+                concurrency_limit=getattr(inbox_module, "INGEST_FILE_CONCURRENCY", None),
+            )
+        )
+    report_module = _optional_module("flows.change_report")
+    if report_module is not None:
+        plans.append(
+            DeploymentPlan(
+                name="change-report",
+                entrypoint=CHANGE_REPORT_ENTRYPOINT,
+                parameters={"warehouse_path": warehouse},
+                description="Renders what changed in an article on its kazinform.article.changed event.",
+                triggers=[report_module.change_report_trigger(warehouse)],
+            )
+        )
+    return plans
+
+
+def _optional_module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise
+        logger.warning("%s is not in this tree: its deployments are not served", name)
+        return None
+
+
+def build_deployments(
+    warehouse_path: Path | str, settings: ServeSettings | None = None, *, work_pool: bool = False
+) -> list[RunnerDeployment]:
+    """The deployments as Prefect objects. For `serve`, each holds its flow in memory (a run is a
+    subprocess of the serving process). With `work_pool=True` each flow is loaded from the project
+    folder (`Flow.from_source`), so a worker on this machine runs it from there; no image is built."""
+    return to_deployments(deployment_plans(warehouse_path, settings or ServeSettings()), work_pool=work_pool)
+
+
+def to_deployments(plans: list[DeploymentPlan], *, work_pool: bool = False) -> list[RunnerDeployment]:
+    load = _flow_from_project if work_pool else _flow_in_memory
+    return [_to_deployment(plan, load(plan.entrypoint)) for plan in plans]
+
+
+def _flow_in_memory(entrypoint: str) -> Any:
+    path, function = entrypoint.split(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return getattr(module, function)
+
+
+def _flow_from_project(entrypoint: str) -> Any:
+    from prefect import Flow
+
+    return Flow.from_source(source=str(PROJECT_ROOT), entrypoint=entrypoint)
+
+
+def _to_deployment(plan: DeploymentPlan, flow: Any) -> RunnerDeployment:
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    options: dict[str, Any] = {}
+    if plan.every_min is not None:
+        options["interval"] = timedelta(minutes=plan.every_min)
+    if plan.triggers:
+        options["triggers"] = plan.triggers
+    if plan.concurrency_limit is not None:
+        strategy = (
+            ConcurrencyLimitStrategy.CANCEL_NEW if plan.cancel_when_busy else ConcurrencyLimitStrategy.ENQUEUE
+        )
+        options["concurrency_limit"] = ConcurrencyLimitConfig(
+            limit=plan.concurrency_limit, collision_strategy=strategy
+        )
+    return flow.to_deployment(
+        name=plan.name,
+        parameters=plan.parameters,
+        description=plan.description,
+        tags=["kazinform"],
+        **options,
+    )
+
+
+def schedule_lines(plans: list[DeploymentPlan]) -> list[str]:
+    """One line per deployment: its name and when it runs."""
+    width = max((len(plan.name) for plan in plans), default=0)
+    return [f"  {plan.name.ljust(width)}  {plan.describe()}" for plan in plans]
