@@ -145,6 +145,14 @@ async def _runs_of(deployment_id: uuid.UUID) -> list[Any]:
         )
 
 
+async def _pause(deployment_ids: list[uuid.UUID]) -> None:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        for deployment_id in deployment_ids:
+            await client.pause_deployment(deployment_id)
+
+
 def runs_of(deployment_id: uuid.UUID) -> list[Any]:
     return asyncio.run(_runs_of(deployment_id))
 
@@ -351,9 +359,12 @@ def test_a_process_worker_runs_a_deployment_of_the_pool(prefect_api: str, replic
             (run,) = [r for r in runs_of(found["crawl-new"].id) if r.id == flow_run.id]
             return run if run.state and run.state.is_final() else None
 
-        run = wait_for(finished, RUN_DONE_WITHIN_S, f"the pool's crawl-new run ({worker.log})")
-        waited = time.monotonic() - started
-        status, _ = worker.interrupt(signal.SIGINT)
+        try:
+            run = wait_for(finished, RUN_DONE_WITHIN_S, f"the pool's crawl-new run ({worker.log})")
+            waited = time.monotonic() - started
+            status, _ = worker.interrupt(signal.SIGINT)
+        finally:  # no worker any more: their schedules would only pile up Late runs
+            asyncio.run(_pause([d.id for d in found.values()]))
     assert run.state.is_completed(), (run.state, worker.output()[-3000:])
     assert run.work_pool_name == pool
     created = query(
