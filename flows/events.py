@@ -82,9 +82,21 @@ def warehouse_label(warehouse_path: Path | str) -> str:
     return str(Path(warehouse_path).expanduser().resolve())
 
 
-def _open_outbox_writer(warehouse_path: Path) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+def _open_outbox_writer(
+    warehouse_path: Path, timeout: float
+) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
     """The one write connection of this module (deleting emitted rows)."""
-    return open_writer(warehouse_path, timeout=OUTBOX_LOCK_WAIT_S)
+    return open_writer(warehouse_path, timeout=timeout)
+
+
+def _writable_now(warehouse_path: Path) -> bool:
+    """Whether a writer could open the file at once. Checked before sending: events sent while
+    another process holds the file could not be deleted after, and would be sent again later."""
+    try:
+        with open_writer(warehouse_path, timeout=0):
+            return True
+    except WarehouseError:
+        return False
 
 
 def flush_outbox(
@@ -110,10 +122,14 @@ def flush_outbox(
             break
         if not rows:
             break
+        if not _writable_now(path):
+            error = "the warehouse is held by another process (a load or a long query)"
+            break
         accepted, error = send_events([_event(row, label) for row in rows], deadline)
         if accepted:
+            wait = max(1.0, min(OUTBOX_LOCK_WAIT_S, deadline - time.monotonic()))
             try:
-                with _open_outbox_writer(path) as connection:
+                with _open_outbox_writer(path, wait) as connection:
                     delete_rows(connection, [row.id for row in rows[:accepted]])
             except (WarehouseError, duckdb.Error) as deleting:
                 # sent but kept: sent again later as the same events (same ids), which Prefect keeps once
