@@ -265,10 +265,11 @@ def _quiet_console_tracebacks(args: argparse.Namespace) -> None:
 
 
 def _print_loaded(warehouse_path: Path, run_id: str) -> None:
-    from warehouse.db import open_reader
+    from warehouse.db import open_reader, writer_wait_seconds
     from warehouse.queries import ARTICLE_VISITS_IN_RUN, LOADED_IN_RUN
 
-    with open_reader(warehouse_path) as connection:
+    # the run's own report: another run's write may be in progress, so wait as a writer would
+    with open_reader(warehouse_path, timeout=writer_wait_seconds()) as connection:
         relation = connection.execute(LOADED_IN_RUN, [run_id, MAX_LOADED_SHOWN])
         columns = [d[0] for d in relation.description]
         rows = relation.fetchall()

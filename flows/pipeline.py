@@ -18,7 +18,7 @@ from flows.progress import progress_bar
 from flows.read import expand_inputs, read_visits, unreadable_visits
 from flows.summary import RunSummary
 from flows.writer import open_gated_writer
-from warehouse.db import WarehouseLockedError, open_reader, open_writer
+from warehouse.db import WarehouseLockedError, open_reader, open_writer, writer_wait_seconds
 from warehouse.load import load_batch
 from warehouse.packages import load_ready_packages, package_folder, write_package
 from warehouse.stage import stage_batch
@@ -140,10 +140,12 @@ def stage_and_load(
 
 
 def tags_known_to(warehouse_path: Path) -> frozenset[str]:
-    """Multi-word tags seen on HTML pages help split the run-together tag line of text copies."""
+    """Multi-word tags seen on HTML pages help split the run-together tag line of text copies.
+    A run waits for a write in progress as long as its own writes would (warehouse.db), not the
+    30 s of a person's query: runs started together all finish, one after another."""
     if not warehouse_path.exists():
         return frozenset()
-    with open_reader(warehouse_path) as connection:
+    with open_reader(warehouse_path, timeout=writer_wait_seconds()) as connection:
         return frozenset(known_tags(connection))
 
 
