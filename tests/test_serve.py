@@ -248,6 +248,14 @@ def test_serve_registers_the_deployments_and_ctrl_c_stops_it(prefect_api: str, t
                 assert expects == {e for t in plan.triggers for e in t.expect}, name
         assert interval_of(found["crawl-new"]) == timedelta(minutes=30)
         assert interval_of(found["revisit-due"]) == timedelta(minutes=20)
+        # Ready once the runner polls for their runs: it has started and will pause them on the way out.
+        wait_for(
+            lambda: (
+                serve.alive() and all(d.status.value == "READY" for d in deployments_of(warehouse).values())
+            ),
+            REGISTERED_WITHIN_S,
+            "the deployments polled by the runner",
+        )
 
         printed = serve.output()
         for name, plan in expected.items():
