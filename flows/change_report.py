@@ -20,13 +20,12 @@ Several changes arriving together start one run. What Prefect 3.9's trigger eval
   before it is ignored ("already fired"). One run per burst, but the ignored events may belong to
   batches committed after the run read the warehouse. So the run waits: the trigger passes W as
   `settle_seconds` and the run reads again at (its start + W). That covers every ignored event
-  only if an event's `occurred` is not earlier than its batch's commit. The outbox's events carry
-  the visit's time (warehouse/merge_sql.py: `occurred_at` = visited_at), which in a crawl is
-  often minutes before the batch commits: a batch committed after the run's second look would
-  wait for the next unrelated event. Hence the default window is 0 (CHANGE_REPORT_WINDOW_SECONDS):
-  one run per event, the first run of a burst reports the whole burst (it reports every
-  unreported change) and the others end at once saying so. Set the window (e.g. 10 s) once the
-  events' `occurred` is their emission time.
+  only if an event's `occurred` is not earlier than its batch's commit, and it is not: the events
+  carry their emission time (flows.events), which follows the commit (the visit's time is in the
+  payload, `visited_at`). An ignored event E2 was emitted, so committed, before E1's `occurred`
+  + W ≤ the run's start + W: the second look sees it. Hence a 10 s window
+  (CHANGE_REPORT_WINDOW_SECONDS). With a window of 0, every event starts a run; the first run of
+  a burst reports the whole burst and the others end at once saying so.
 A run that fails (warehouse held by a writer past the reader's wait) leaves its changes
 unreported; the next run reports them.
 """
@@ -65,9 +64,10 @@ ARTIFACT_KEY = "change-report"
 MAX_CHANGES_PER_RUN = 200
 # Changes read per reader connection: a writer waits at most one chunk's reading, not a whole run.
 CHANGES_PER_READ = 20
-# The trigger's window (module docstring): 0 = every event starts a run, the safe choice while
-# events carry their visit's time; 10 s folds a burst into one run once they carry their emission's.
-CHANGE_REPORT_WINDOW_SECONDS = 0.0
+# The trigger's window (module docstring): a burst of events within 10 s is one run. Long enough for
+# one flush of a run's events (500 a request); a lone change is reported at once and looked at
+# again 10 s later.
+CHANGE_REPORT_WINDOW_SECONDS = 10.0
 
 
 class ChangeReportError(Exception):

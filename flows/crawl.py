@@ -69,7 +69,9 @@ class CrawlSummary(RunSummary):
 
 
 @task(name="plan-crawl", cache_policy=NO_CACHE)
-def plan_crawl(warehouse_path: Path, source: Source, revisit: str, max_pages: int) -> CrawlPlan:
+def plan_crawl(
+    warehouse_path: Path, source: Source, revisit: str, max_pages: int, discover: bool = True
+) -> CrawlPlan:
     if not warehouse_path.exists():
         return CrawlPlan()
     with open_reader(warehouse_path) as connection:
@@ -77,7 +79,7 @@ def plan_crawl(warehouse_path: Path, source: Source, revisit: str, max_pages: in
             [] if revisit == "none" else revisit_targets(connection, source.name, revisit, datetime.now(UTC))
         )
         # Feeds and lenta pages are asked for conditionally too: an unchanged feed costs a 304.
-        urls = [url for _, url in targets] + discovery_urls(source, max_pages)
+        urls = [url for _, url in targets] + (discovery_urls(source, max_pages) if discover else [])
         return CrawlPlan(
             known_ids=known_article_ids(connection, source.name),
             deleted_ids=deleted_article_ids(connection, source.name),
@@ -139,9 +141,12 @@ async def crawl_sources(
     warc_path: str | None = None,
     max_duration_s: float | None = None,
     max_links_per_page: int = MAX_LINKS_PER_PAGE,
+    discover: bool = True,
 ) -> CrawlSummary:
     """Crawl `source_names` into the warehouse. `max_duration_s` bounds the whole run: no request
-    starts after it and requests still running are cut; what was fetched by then is loaded."""
+    starts after it and requests still running are cut; what was fetched by then is loaded.
+    `discover=False` reads no feed or listing page: only the revisits (the `revisit-due`
+    deployment, beside `crawl-new` which discovers)."""
     started = time.monotonic()
     stop_at = None if max_duration_s is None else started + max_duration_s
     run_id = current_run_id()
@@ -163,15 +168,17 @@ async def crawl_sources(
 
     for name in source_names:
         source = get_source(name)
-        plan = plan_crawl(path, source, revisit, max_pages)
+        plan = plan_crawl(path, source, revisit, max_pages, discover)
         async with Fetcher.for_source(
             source,
             fetch_settings or fetch_config(source, rate_per_host, concurrency_per_host),
             stop_at=stop_at,
         ) as fetcher:
-            found = await discover_links(
-                source, untouched(fetcher), untouched(plan), max_pages, max_links_per_page
-            )
+            found = DiscoveryResult()
+            if discover:
+                found = await discover_links(
+                    source, untouched(fetcher), untouched(plan), max_pages, max_links_per_page
+                )
             summary.links_not_followed += found.links_not_followed
             summary.unfetched += found.unfetched
             # Fetched pages wait in memory until loaded: a smaller load than for files bounds both

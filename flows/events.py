@@ -31,12 +31,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
 import duckdb
 
+from flows.writer import open_gated_writer
 from warehouse.db import WarehouseError, open_reader, open_writer
 from warehouse.outbox import OutboxRow, delete_rows, pending_count, pending_rows
 
@@ -85,8 +87,9 @@ def warehouse_label(warehouse_path: Path | str) -> str:
 def _open_outbox_writer(
     warehouse_path: Path, timeout: float
 ) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-    """The one write connection of this module (deleting emitted rows)."""
-    return open_writer(warehouse_path, timeout=timeout)
+    """The one write connection of this module (deleting emitted rows), under the same
+    `duckdb-writer` slot as the loads (flows.writer)."""
+    return open_gated_writer(warehouse_path, logger=_log, timeout=timeout)
 
 
 def _writable_now(warehouse_path: Path) -> bool:
@@ -164,9 +167,12 @@ def _remaining(path: Path) -> int:
 def _event(row: OutboxRow, warehouse: str) -> dict[str, Any]:
     resource = json.loads(row.resource)
     resource["kazinform.warehouse"] = warehouse
-    return event_dict(
-        row.event, resource, json.loads(row.payload), json.loads(row.related), row.occurred_at, row.event_id
-    )
+    payload = json.loads(row.payload)
+    payload["visited_at"] = row.occurred_at.isoformat()
+    # `occurred` is the emission, which always follows the batch's commit: a trigger that folds a
+    # burst of events into one run (flows.change_report) relies on it. The visit's time is in the
+    # payload.
+    return event_dict(row.event, resource, payload, json.loads(row.related), datetime.now(UTC), row.event_id)
 
 
 def event_dict(

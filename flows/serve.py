@@ -7,7 +7,7 @@ for a work pool (`kazinform deploy --pool NAME`: `prefect worker start --pool NA
 | deployment      | flow                                   | starts                                 |
 |-----------------|----------------------------------------|----------------------------------------|
 | `crawl-new`     | `crawl` (flows/crawl.py), revisit=none | every 15 min (KAZINFORM_CRAWL_EVERY)   |
-| `revisit-due`   | `crawl`, revisit=due, feeds only       | every 10 min (KAZINFORM_REVISIT_EVERY) |
+| `revisit-due`   | `crawl`, revisit=due, no discovery     | every 10 min (KAZINFORM_REVISIT_EVERY) |
 | `ingest-inbox`  | `ingest_inbox` (flows/inbox.py)        | every 1 min (KAZINFORM_INBOX_EVERY)    |
 | `change-report` | `change_report` (flows/change_report)  | `kazinform.article.changed` events     |
 | `ingest-file`   | `ingest_file` (flows/inbox.py)         | `kazinform.file.arrived` events        |
@@ -45,8 +45,6 @@ REVISIT_EVERY_MIN = 10.0
 INBOX_EVERY_MIN = 1.0
 # Listing pages per edition read by `crawl-new` (the crawl stops earlier at a page of known articles).
 CRAWL_NEW_MAX_PAGES = 3
-# `revisit-due` reads no lenta page; see REVISIT_DISCOVERY below.
-REVISIT_MAX_PAGES = 0
 INBOX_FOLDER_NAME = "inbox"
 
 CRAWL_EVERY_ENV = "KAZINFORM_CRAWL_EVERY"
@@ -55,9 +53,6 @@ INBOX_EVERY_ENV = "KAZINFORM_INBOX_EVERY"
 INBOX_ENV = "KAZINFORM_INBOX"
 CRAWL_RATE_ENV = "KAZINFORM_CRAWL_RATE"
 
-# The crawl flow always reads the feeds first. With max_pages=0 a revisit run asks for nothing but
-# the feeds (conditional requests: a 304 each when nothing is new) besides the due articles.
-REVISIT_DISCOVERY = "feeds only"
 
 CRAWL_ENTRYPOINT = "flows/crawl.py:crawl_sources"
 INBOX_SCAN_ENTRYPOINT = "flows/inbox.py:ingest_inbox"
@@ -196,10 +191,10 @@ def deployment_plans(warehouse_path: Path | str, settings: ServeSettings) -> lis
             parameters={
                 **crawl_common,
                 "revisit": "due",
-                "max_pages": REVISIT_MAX_PAGES,
+                "discover": False,  # no feed or listing page: discovery is crawl-new's
                 "max_duration_s": settings.revisit_every_min * 60,
             },
-            description=f"Revisits of the articles whose next_visit_at has passed ({REVISIT_DISCOVERY}).",
+            description="Revisits of the articles whose next_visit_at has passed (no discovery).",
             every_min=settings.revisit_every_min,
             concurrency_limit=1,
             cancel_when_busy=True,

@@ -386,18 +386,18 @@ def test_changed_events_start_one_change_report_run(served: tuple[Path, Any]) ->
     assert max(latencies) < RUN_WAIT_SECONDS
 
 
-def test_the_default_trigger_starts_a_run_per_event_of_its_warehouse(tmp_path: Path) -> None:
+def test_the_default_trigger_folds_a_burst_of_its_warehouse_into_one_run(tmp_path: Path) -> None:
     from flows.change_report import change_report_trigger
 
     trigger = change_report_trigger(str(tmp_path / "w.duckdb"))
     label = str((tmp_path / "w.duckdb").resolve())
     assert trigger.expect == {"kazinform.article.changed"} and trigger.threshold == 1
-    assert trigger.within.total_seconds() == 0 and trigger.posture == "Reactive"
+    assert trigger.within.total_seconds() == 10 and trigger.posture == "Reactive"
     assert trigger.match.model_dump()["kazinform.warehouse"] == label
     assert trigger.parameters == {
         "warehouse_path": label,
         "source": "{{ event.resource['kazinform.source'] }}",
         "article_id": "{{ event.resource['kazinform.article_id'] }}",
         "new_version": "{{ event.payload['new_version'] }}",
-        "settle_seconds": 0.0,
+        "settle_seconds": 10.0,
     }

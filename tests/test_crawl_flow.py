@@ -28,7 +28,9 @@ FAST_FETCH = FetchConfig(
 )
 
 
-def crawl(warehouse: Path, revisit: str = "all", warc: Path | None = None) -> CrawlSummary:
+def crawl(
+    warehouse: Path, revisit: str = "all", warc: Path | None = None, discover: bool = True
+) -> CrawlSummary:
     return asyncio.run(
         crawl_sources(
             ["kazinform"],
@@ -37,6 +39,7 @@ def crawl(warehouse: Path, revisit: str = "all", warc: Path | None = None) -> Cr
             max_pages=10,
             fetch_settings=FAST_FETCH,
             warc_path=str(warc) if warc else None,
+            discover=discover,
         )
     )
 
@@ -197,3 +200,19 @@ def test_fetched_pages_can_be_archived_as_warc(site_url, tmp_path: Path) -> None
         responses = [r for r in ArchiveIterator(stream) if r.rec_type == "response"]
     archived = {r.rec_headers.get_header("WARC-Target-URI") for r in responses}
     assert archived == {site.url_of(a.article_id, base_url) for a in site.live_articles()}
+
+
+def test_a_crawl_without_discovery_only_revisits(site_url, tmp_path: Path) -> None:
+    """The `revisit-due` deployment's crawl: known articles are asked for again, no feed or listing
+    page is read, and an article published since is left to the discovering crawl."""
+    site, _ = site_url
+    warehouse = tmp_path / "crawl.duckdb"
+    first = crawl(warehouse)
+    assert first.counts["created"] == 60 and first.counts["listed"] > 0
+    site.publish()
+    second = crawl(warehouse, revisit="all", discover=False)
+    assert second.counts.get("listed", 0) == 0
+    assert second.counts["not_modified"] + second.counts["unchanged"] == 60
+    assert second.counts.get("created", 0) == 0
+    urls = rows(warehouse, "SELECT url FROM visits WHERE run_id = ?", [second.run_id])
+    assert len(urls) == 60 and not any("/rss/" in url or "lenta" in url for (url,) in urls)

@@ -129,6 +129,15 @@ def test_a_crawl_that_edits_moves_deletes_and_restores_emits_exactly_those_event
         if e.event != "kazinform.article.created"
     }
     changed = by_name["kazinform.article.changed"]
+    # `occurred` is the emission, after the commit; the visit's own time is in the payload
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        (visited_at,) = connection.execute(
+            "SELECT visited_at FROM visits WHERE run_id = ? AND article_id = ? AND outcome = 'changed'",
+            [second.run_id, edited],
+        ).fetchone()
+    assert datetime.fromisoformat(changed.payload["visited_at"]) == visited_at < changed.occurred
+    for event in by_name.values():
+        assert datetime.fromisoformat(event.payload.pop("visited_at")) <= event.occurred
     assert changed.payload == {
         "fields": ["title", "updated_at"],
         "old_version": 1,

@@ -193,7 +193,7 @@ def test_settings_flag_over_environment_over_default(tmp_path: Path) -> None:
         "max_duration_s": 15.0,  # a run ends by the time the next is due
         "rate_per_host": 0.0,
     }
-    assert (due.parameters["revisit"], due.parameters["max_pages"]) == ("due", 0)
+    assert (due.parameters["revisit"], due.parameters["discover"]) == ("due", False)
     assert (new.every_min, due.every_min) == (0.25, REVISIT_EVERY_MIN)
     assert new.describe() == "every 15 s" and due.describe() == "every 10 min"
     if "ingest-inbox" in plans:
