@@ -150,7 +150,7 @@ def tags_known_to(warehouse_path: Path) -> frozenset[str]:
 
 
 def batched_by_size(
-    files: Sequence[Path], max_files: int, max_bytes: int = MAX_BATCH_FILE_BYTES
+    files: Sequence[str | Path], max_files: int, max_bytes: int = MAX_BATCH_FILE_BYTES
 ) -> Iterator[list[Path]]:
     """`files` in order, in batches of at most `max_files` files and (but for a single file over it)
     `max_bytes` bytes. A file whose size cannot be read counts as empty: reading it says why."""
@@ -164,7 +164,7 @@ def batched_by_size(
         if batch and (len(batch) >= max_files or batch_bytes + size > max_bytes):
             yield batch
             batch, batch_bytes = [], 0
-        batch.append(path)
+        batch.append(Path(path))
         batch_bytes += size
     if batch:
         yield batch

@@ -62,11 +62,11 @@ WRITER_SETTINGS: tuple[str, ...] = (
 )
 # DuckDB memory of a writer connection. DuckDB's default (80% of the machine) let its working set
 # grow with the warehouse during loads: an ingest of 40,000 text copies peaked at 1,006 MB, 646 MB
-# at 256 MB with the same write time; 10,000 copies 610 → 564 MB and 2.8 → 2.4 s of writing; the
-# load benchmark's single 100,000-row batches within noise (11.1 / 11.5 s first load, 1.6 / 1.8 s
-# revisit). DuckDB spills to `<warehouse>.tmp` past it.
+# at 256 MB with the same write time. At 128 MB: 10,000 copies 564–610 → 497–505 MB (write time
+# 2.3–2.6 s either way), 30,000 615 → 524 MB; a 100,000-row first load and revisit in one batch
+# still fit (DuckDB spills to `<warehouse>.tmp` past the limit).
 WRITER_MEMORY_ENV = "KAZINFORM_WRITER_MEMORY"
-DEFAULT_WRITER_MEMORY = "256MB"
+DEFAULT_WRITER_MEMORY = "128MB"
 # Readers see timestamps in UTC, whatever the machine's zone.
 READER_SETTINGS: tuple[str, ...] = ("SET TimeZone = 'UTC'",)
 
