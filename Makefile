@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(TEST_ENV) $(VENV)/bin/python benchmarks/ingest.py
 	$(TEST_ENV) $(VENV)/bin/python benchmarks/crawl.py
 	$(TEST_ENV) $(VENV)/bin/python benchmarks/query.py
+	$(TEST_ENV) $(VENV)/bin/python benchmarks/orchestration.py
 
 clean:
 	rm -rf $(VENV) warehouse.duckdb warehouse.duckdb.wal
