@@ -25,8 +25,8 @@ Large first loads (decision)
   article up to `CREATED_EVENTS_PER_BATCH` in a batch; above it the batch writes one
   `kazinform.articles.created` event per source and language instead, with the count and the first
   and last article ids and visit ids (the articles are `visits` of that run between those ids with
-  outcome `created`). A first load of 100,000 articles, loaded in batches of ~2,000 (the flows'
-  memory-capped loads), so gives ~50–150 events, not 100,000. Nothing is emitted under the write
+  outcome `created`). A first load of 100,000 articles, loaded in batches of ~2,500 (the flows'
+  memory-capped loads), so gives ~40–150 events, not 100,000. Nothing is emitted under the write
   lock: the load only inserts rows; emission is a later step with no connection open, in batched
   HTTP requests (flows.events). Measured (benchmark figures in the closing notes of the change):
   writing the outbox rows of a 100,000-article first load in its transaction, and emitting N events
@@ -45,10 +45,11 @@ import pyarrow as pa
 from warehouse import merge_sql as sql
 
 # Above this many `created` events in one batch, one summary event per source and language replaces
-# them (see the module docstring). A crawl's new articles (tens per run) stay one event each; a
-# file batch of a first load (~2,000 files, flows.batching) becomes a few summary events. At the
-# measured emission rate a full thousand per-article events cost well under a second to send.
-CREATED_EVENTS_PER_BATCH = 1_000
+# them (see the module docstring). A scheduled crawl's new articles (tens per run) stay one event
+# each; a first crawl or a folder of files (batches of ~160 real-size pages or ~2,500 text copies)
+# becomes a few summary events. A local Prefect server takes 350–800 events/s: the 2,000
+# per-article events of a first 2,000-article crawl held its end for 3–6 s, 17% of its wall time.
+CREATED_EVENTS_PER_BATCH = 100
 
 _EVENT_ROWS = "load_event_rows"
 _EMITTED_IDS = "outbox_emitted_ids"
