@@ -12,6 +12,7 @@ import argparse
 import inspect
 import signal
 import sys
+from typing import Any
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -157,10 +158,28 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"Prefect API {api_url}; runs, schedules and logs in the UI at {_ui_address(api_url)}")
     print("stop with Ctrl-C", flush=True)
     signal.signal(signal.SIGINT, _stop_as_on_sigterm)
-    # serve() returns once the runner has stopped its runs and paused the schedules.
-    serve(*deployments, pause_on_shutdown=True, print_starting_message=False)
+    try:
+        # serve() returns once the runner has stopped its runs and paused the schedules.
+        serve(*deployments, pause_on_shutdown=True, print_starting_message=False)
+    except KeyboardInterrupt:
+        # The Ctrl-C reached Python's own handler instead (before the runner started, or while
+        # Prefect's process handling held SIGINT for a run starting): the runner did not pause
+        # its schedules, so pause them here.
+        _pause_schedules(deployments)
     print("kazinform: stopped serving; schedules paused until the next `kazinform serve`", file=sys.stderr)
     return EXIT_OK
+
+
+def _pause_schedules(deployments: list[Any]) -> None:
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            for deployment in deployments:
+                found = client.read_deployment_by_name(f"{deployment.flow_name}/{deployment.name}")
+                client.pause_deployment(found.id)
+    except Exception as error:  # the API may be gone too: say so, the next serve resumes them anyway
+        print(f"kazinform: could not pause the schedules: {error}", file=sys.stderr)
 
 
 def _stop_as_on_sigterm(signum: int, frame: object) -> None:
