@@ -52,7 +52,8 @@ def _add_debug_option(parser: argparse.ArgumentParser, *, default: object) -> No
     parser.add_argument("--debug", action="store_true", default=default, help=DEBUG_HELP)
 
 
-def _positive_seconds(text: str) -> float:
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds above 0 (also used by the commands of flows/*_cli.py)."""
     try:
         seconds = float(text)
     except ValueError:
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--concurrency", type=int, default=None, metavar="N", help="connections per host")
     crawl.add_argument(
         "--max-duration",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=None,
         metavar="SECONDS",
         help="stop starting requests after this long; what was fetched is loaded (default: no limit)",

@@ -9,18 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from flows.cli import positive_seconds
+
 # The same figure as flows.inbox.DEFAULT_WATCH_INTERVAL_S (that module imports Prefect).
 DEFAULT_INTERVAL_S = 5.0
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
-    return seconds
 
 
 def add_watch_command(commands: argparse._SubParsersAction) -> None:
@@ -39,7 +31,7 @@ def add_watch_command(commands: argparse._SubParsersAction) -> None:
     )
     watch.add_argument(
         "--interval",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=DEFAULT_INTERVAL_S,
         metavar="S",
         help=f"seconds between scans (default {DEFAULT_INTERVAL_S:g})",
