@@ -67,12 +67,10 @@ def test_served_deployments_react_to_an_edit_and_a_dropped_file(
         assert set(deployments) == served
 
         def completed(name: str) -> Any:
-            """A completed run of this serve's deployment `name` (a deployment keeps its name and
-            its runs when another test's serve registered it for another warehouse before)."""
+            """A completed run of this serve's deployment `name` for this warehouse."""
             serve.alive()
-            runs = runs_of(deployments[name].id)
-            mine = [r for r in runs if r.parameters.get("warehouse_path") == str(warehouse.resolve())]
-            return next((r for r in mine if r.state and r.state.is_completed()), None)
+            runs = runs_of(deployments[name].id, warehouse)
+            return next((r for r in runs if r.state and r.state.is_completed()), None)
 
         wait_for(lambda: completed("crawl-new"), RUN_DONE_WITHIN_S, f"a scheduled crawl ({serve.log})")
 

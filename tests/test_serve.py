@@ -153,8 +153,13 @@ async def _pause(deployment_ids: list[uuid.UUID]) -> None:
             await client.pause_deployment(deployment_id)
 
 
-def runs_of(deployment_id: uuid.UUID) -> list[Any]:
-    return asyncio.run(_runs_of(deployment_id))
+def runs_of(deployment_id: uuid.UUID, warehouse: Path | None = None) -> list[Any]:
+    """The deployment's runs; with `warehouse`, only those for it: a deployment keeps its name, id
+    and runs when another test's serve registered it for another warehouse before."""
+    runs = asyncio.run(_runs_of(deployment_id))
+    if warehouse is None:
+        return runs
+    return [r for r in runs if (r.parameters or {}).get("warehouse_path") == str(warehouse.resolve())]
 
 
 def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -285,7 +290,8 @@ def test_a_scheduled_crawl_runs_by_itself(prefect_api: str, replica, tmp_path: P
 
         def completed_run() -> Any:
             serve.alive()
-            return next((r for r in runs_of(crawl_new.id) if r.state and r.state.is_completed()), None)
+            runs = runs_of(crawl_new.id, warehouse)
+            return next((r for r in runs if r.state and r.state.is_completed()), None)
 
         run = wait_for(completed_run, RUN_DONE_WITHIN_S, f"a completed crawl-new run ({serve.log})")
         waited = time.monotonic() - started
@@ -317,7 +323,8 @@ def test_ctrl_c_marks_the_crawl_in_flight(prefect_api: str, replica, tmp_path: P
 
         def running_run() -> Any:
             serve.alive()
-            return next((r for r in runs_of(crawl_new.id) if r.state and r.state.is_running()), None)
+            runs = runs_of(crawl_new.id, warehouse)
+            return next((r for r in runs if r.state and r.state.is_running()), None)
 
         run = wait_for(running_run, RUN_DONE_WITHIN_S, "a running crawl-new run")
         time.sleep(2.0)  # into its discovery: feeds and lenta pages at one request a second
