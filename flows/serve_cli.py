@@ -162,10 +162,16 @@ def run_serve(args: argparse.Namespace) -> int:
         # serve() returns once the runner has stopped its runs and paused the schedules.
         serve(*deployments, pause_on_shutdown=True, print_starting_message=False)
     except KeyboardInterrupt:
-        # The Ctrl-C reached Python's own handler instead (before the runner started, or while
-        # Prefect's process handling held SIGINT for a run starting): the runner did not pause
-        # its schedules, so pause them here.
-        _pause_schedules(deployments)
+        # Python's own Ctrl-C handler took the stop (before the runner started, or while Prefect's
+        # process handling held SIGINT for a run starting): the runner did not pause its schedules.
+        pass
+    except SystemExit as leaving:
+        # The runner's SIGTERM handler leaves with sys.exit(0) when it does not count itself
+        # started yet: the same, without the pause. Any other exit is passed on.
+        if leaving.code not in (0, None):
+            raise
+    finally:
+        _pause_schedules(deployments)  # idempotent: paused already when the runner did it
     print("kazinform: stopped serving; schedules paused until the next `kazinform serve`", file=sys.stderr)
     return EXIT_OK
 
