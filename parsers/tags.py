@@ -7,11 +7,17 @@ one line. The rule, applied left to right:
    case-insensitively, NBSP-insensitively). Known tags are the caller's `known_tags` (tags the
    warehouse has seen on HTML pages, where links keep them apart) plus BUILTIN_MULTIWORD_TAGS
    below: a short list of the agency's multi-word tags we are sure of.
-2. A word that starts no known tag is a tag on its own.
+2. Otherwise a word that starts with a lowercase letter continues the tag before it, when that
+   tag starts with a capital: tags are printed capitalized, so `Министерство здравоохранения`,
+   `Денсаулық сақтау министрлігі` stay whole. A line whose tags are all lowercase
+   (`экономика бизнес`) is not joined: its first tag starts in lowercase.
+3. Any other word is a tag on its own.
 
 Each tag keeps the words exactly as the line printed them, so ' '.join(tags) == the line
-(after its spaces are normalized). An unknown multi-word tag therefore comes out split into
-words; it stays whole once the warehouse has seen it on an HTML page and passes it in.
+(after its spaces are normalized). An unknown multi-word tag whose later words are capitalized
+(`Великий Шелковый путь` → `Великий`, `Шелковый путь`; English names, `Ministry of`, `Energy`)
+therefore still comes out split; it stays whole once the warehouse has seen it on an HTML page
+and passes it in.
 """
 
 from __future__ import annotations
@@ -65,6 +71,14 @@ def split_tags_line(line: str, known_tags: Collection[str] = ()) -> list[str]:
             if tuple(folded[position : position + candidate]) in index:
                 size = candidate
                 break
-        tags.append(" ".join(words[position : position + size]))
+        if size == 1 and tags and _continues(words[position], tags[-1]):
+            tags[-1] = f"{tags[-1]} {words[position]}"
+        else:
+            tags.append(" ".join(words[position : position + size]))
         position += size
     return tags
+
+
+def _continues(word: str, previous_tag: str) -> bool:
+    """A lowercase word after a capitalized tag is that tag's next word (rule 2 above)."""
+    return word[:1].islower() and previous_tag[:1].isupper()
