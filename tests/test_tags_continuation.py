@@ -30,7 +30,11 @@ from parsers.tags import split_tags_line
         # Tags printed all in lowercase are never joined: the first starts in lowercase.
         ("экономика бизнес налоги", (), ["экономика", "бизнес", "налоги"]),
         # Capitalized words, digits and quotes start tags of their own, as before.
-        ("Великий Шелковый путь Формула 1 «Астана»", (), ["Великий", "Шелковый путь", "Формула", "1", "«Астана»"]),
+        (
+            "Великий Шелковый путь Формула 1 «Астана»",
+            (),
+            ["Великий", "Шелковый путь", "Формула", "1", "«Астана»"],
+        ),
         ("仙女座 哈萨克斯坦", (), ["仙女座", "哈萨克斯坦"]),
     ],
 )
@@ -55,5 +59,7 @@ def test_text_copy_keeps_a_ministry_tag_whole() -> None:
             "Министерство здравоохранения Вакцинация Астана",
         ]
     )
-    record = parse_bytes(text.encode(), locator="copies/health.txt", url="https://www.inform.kz/ru/x-1a2b3c4e")
+    record = parse_bytes(
+        text.encode(), locator="copies/health.txt", url="https://www.inform.kz/ru/x-1a2b3c4e"
+    )
     assert record.tags == ["Министерство здравоохранения", "Вакцинация", "Астана"]
