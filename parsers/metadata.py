@@ -40,6 +40,64 @@ def ld_keywords(value: Any) -> list[str]:
     return []
 
 
+def ld_image(value: Any) -> tuple[str | None, str | None, str | None]:
+    """JSON-LD `image` (an address, an ImageObject or a list of either) → (url, caption, credit)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, str):
+        return (value if value.startswith(("http://", "https://", "/")) else None), None, None
+    if not isinstance(value, dict):
+        return None, None, None
+    url = ld_text(value.get("url") or value.get("contentUrl"))
+    credit = ld_text(value.get("creditText")) or ld_names(value.get("copyrightHolder") or value.get("author"))
+    return url, ld_text(value.get("caption") or value.get("description")), credit
+
+
+def ld_names(value: Any) -> str | None:
+    """The first name in a JSON-LD person/organisation value (a string, an object or a list)."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, str) and normalize_text(item):
+            return normalize_text(item)
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and normalize_text(item["name"]):
+            return normalize_text(item["name"])
+    return None
+
+
+def ld_organisation_names(value: Any) -> list[str]:
+    """Names of the organisations in a JSON-LD `author`/`publisher` value: bylines to leave out."""
+    items = value if isinstance(value, list) else [value]
+    return [
+        normalize_text(str(item["name"]))
+        for item in items
+        if isinstance(item, dict) and item.get("@type") != "Person" and item.get("name")
+    ]
+
+
+def strip_site_name(title: str | None, site_name: str | None) -> str | None:
+    """'Title | Site', 'Title - Site', 'Site — Title' → 'Title', when `site_name` is what it names."""
+    if not title:
+        return None
+    if site_name:
+        escaped = re.escape(normalize_text(site_name))
+        separators = r"\s+[|\-–—:·•]\s+"
+        stripped = re.sub(rf"(?:{separators}){escaped}\s*$", "", title, flags=re.IGNORECASE)
+        stripped = re.sub(rf"^{escaped}(?:{separators})", "", stripped, flags=re.IGNORECASE)
+        if stripped.strip():
+            return stripped.strip()
+    return strip_site_suffix(title)
+
+
+def language_code(value: str | None) -> str | None:
+    """Any declared language ('en-US', 'ru_RU', 'kk', 'kz') → its ISO 639-1 code; None if unreadable."""
+    if not value:
+        return None
+    code = normalize_text(value).lower().replace("_", "-").split("-")[0]
+    if code in _LANGUAGE_CODES:
+        return _LANGUAGE_CODES[code]
+    return code if re.fullmatch(r"[a-z]{2}", code) else None
+
+
 def strip_site_suffix(title: str | None) -> str | None:
     """'Title | Kazinform' → 'Title' (the part after the last ' | ' names the site)."""
     if not title:

@@ -1,8 +1,11 @@
-"""Text rules shared by the text-copy and HTML parsers: language, labels that are not body text."""
+"""Text rules shared by every parser: language, labels that are not body text, promo lines,
+author lists. Spaces (NBSP, thin, zero-width) are folded by parsers.record.normalize_text."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterable, Sequence
+from functools import lru_cache
 
 from parsers.record import Block, normalize_text
 
@@ -77,3 +80,72 @@ def dedupe(values: list[str]) -> list[str]:
             seen.add(key)
             kept.append(value)
     return kept
+
+
+# --- promo and boilerplate lines --------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str | re.Pattern[str], ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(p if isinstance(p, re.Pattern) else re.compile(p, re.IGNORECASE) for p in patterns)
+
+
+def is_promo_line(text: str, patterns: Sequence[str | re.Pattern[str]]) -> bool:
+    """Whether a line is a promo/boilerplate line: "read also" links (every source) or one of the
+    source's own `patterns` (regular expressions searched in the line, case-insensitive when given
+    as strings), e.g. a channel invitation or "Если вы нашли ошибку…"."""
+    line = normalize_text(text)
+    if not line:
+        return False
+    if READ_ALSO.match(line):
+        return True
+    return any(pattern.search(line) for pattern in _compiled(tuple(patterns)))
+
+
+def drop_promo_blocks(blocks: list[Block], patterns: Sequence[str | re.Pattern[str]]) -> list[Block]:
+    """The blocks without promo lines (image blocks are kept: their text is a caption)."""
+    return [b for b in blocks if b.kind == "image" or not is_promo_line(b.text, patterns)]
+
+
+# --- authors ---------------------------------------------------------------------------------
+
+# Between names in one byline: "А, Б и В", "A and B", "A & B", "Ә және Б".
+AUTHOR_SEPARATORS = re.compile(r"\s*(?:,|;|\s+и\s+|\s+және\s+|\s+and\s+|&|\s+/\s+)\s*", re.IGNORECASE)
+# A label before the names: "Автор:", "Authors -", "By".
+_BYLINE_PREFIX = re.compile(r"^(?:by|автор(?:ы|лар)?|authors?|作者)\s*[:：\-–—]?\s+", re.IGNORECASE)
+MAX_AUTHOR_CHARS = 80  # a byline part longer than this is a sentence, not a name
+_QUOTES = "«»\"'“”„"
+
+
+def author_names(texts: Iterable[str | None], agency_names: Collection[str] = ()) -> list[str]:
+    """Person names from byline texts, in order, each once.
+
+    Labels ('Автор', 'Author', 'By') are dropped wherever they sit, "A, B и C" is split, and a
+    part that names the outlet (`agency_names`, compared case- and quote-insensitively), an
+    address (`article:author` is often a profile URL) or a sentence is left out."""
+    agencies = {_name_key(name) for name in agency_names}
+    names: list[str] = []
+    for text in texts:
+        line = normalize_text(text)
+        folded = line.casefold()
+        for label in AUTHOR_LABELS:
+            if folded.endswith(" " + label):  # "Айгүл Сәрсенова Автор": the label printed after
+                line = line[: -len(label) - 1]
+                folded = line.casefold()
+        line = _BYLINE_PREFIX.sub("", line)
+        for part in AUTHOR_SEPARATORS.split(line):
+            name = normalize_text(part).strip(" .:")
+            if (
+                name
+                and name.casefold() not in AUTHOR_LABELS
+                and len(name) <= MAX_AUTHOR_CHARS
+                and "://" not in name
+                and not name.startswith("@")
+                and _name_key(name) not in agencies
+            ):
+                names.append(name)
+    return dedupe(names)
+
+
+def _name_key(name: str) -> str:
+    return normalize_text(name.strip(_QUOTES)).casefold().replace("«", "").replace("»", "")
