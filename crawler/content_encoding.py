@@ -2,7 +2,7 @@
 
 httpx's own decoders unpack each network chunk whole: a 64 KB chunk of a gzip bomb becomes ~64 MB
 before any cap can look at it. Here output comes in steps of `INFLATE_STEP`, so memory stays within
-the cap plus one step whatever the compression ratio (flows.fetch reads the raw body and feeds it in).
+the cap plus one step whatever the compression ratio (crawler.fetch reads the raw body and feeds it in).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Discovery: article links from RSS feeds and lenta pages.
 
 `links_from_feed` and `links_from_listing` are pure (bytes in, links out); `discover` drives them
-over a Fetcher and returns, beside the links, one VisitInput per feed or listing page fetched, so
-a broken feed is recorded like any other visit and the crawl goes on.
+over a Fetcher and returns, beside the links, one ListedPage per feed or listing page fetched (what
+came of it), so a broken feed is recorded like any other visit and the crawl goes on. Feeds,
+listings, their paging rule, card selectors and article keys all come from the source definition.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import feedparser
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 from selectolax.lexbor import LexborNode as Node
 
-from flows.fetch import Fetcher, FetchResult, Validators, to_visit_input
-from parsers.ids import article_id_from_url
-from parsers.sources import Source
-from warehouse.visit import VisitInput
+from crawler.fetch import Fetcher, FetchResult, Validators
+from parsers.source import Listing, Source
 
 # Links followed from one feed or listing page. A real Kazinform feed lists tens of items and a lenta
 # page 20–50 cards; 300 leaves room for an unusual page while a page listing 100,000 links (at one
@@ -35,6 +34,16 @@ class DiscoveredLink:
     edition: str | None
     title: str | None = None
     published_text: str | None = None  # as the feed or card printed it
+
+
+@dataclass(frozen=True, slots=True)
+class ListedPage:
+    """A feed or listing page asked for, and what came of it: listed, not_modified, failed or
+    parse_error (with the reason, or a note of the links left out when the page was capped)."""
+
+    fetch: FetchResult
+    status: str
+    error: str | None = None
 
 
 class DiscoveryError(Exception):
@@ -64,7 +73,7 @@ def links_from_feed(
         if not href:
             continue
         url = urljoin(feed_url, href.strip())
-        article_id = article_id_from_url(url)
+        article_id = source.article_id(url) if source else None
         if article_id is None:
             continue
         link_edition = edition or _edition_code(source, url)
@@ -74,20 +83,26 @@ def links_from_feed(
     return links
 
 
-def links_from_listing(raw: bytes, page_url: str, source: Source) -> list[DiscoveredLink]:
-    """Cards of a lenta page in any of the source's card generations, resolved against `page_url`."""
-    return _listing_links(raw, page_url, source)[0]
+def links_from_listing(
+    raw: bytes, page_url: str, source: Source, listing: Listing | None = None
+) -> list[DiscoveredLink]:
+    """Cards of a listing page in any of its card generations, resolved against `page_url`."""
+    return _listing_links(raw, page_url, source, listing or _first_listing(source))[0]
+
+
+def _first_listing(source: Source) -> Listing:
+    return next(listing for edition in source.editions for listing in edition.listings)
 
 
 def _listing_links(
-    raw: bytes, page_url: str, source: Source, limit: int | None = None
+    raw: bytes, page_url: str, source: Source, listing: Listing, limit: int | None = None
 ) -> tuple[list[DiscoveredLink], int]:
     """The page's links, the first `limit` only, and how many it listed (cards not read included)."""
     tree = HTMLParser(raw)
     links: list[DiscoveredLink] = []
     cards_seen = 0
     not_read = 0
-    for selectors in source.listing_cards:
+    for selectors in listing.cards:
         cards = tree.css(selectors.card)
         cards_seen += len(cards)
         for position, card in enumerate(cards):
@@ -99,8 +114,8 @@ def _listing_links(
             if not href:
                 continue
             url = _without_fragment(urljoin(page_url, href.strip()))
-            article_id = article_id_from_url(url)
-            if article_id is None or (urlsplit(url).hostname or "").lower() not in source.allowed_hosts:
+            article_id = source.article_id(url)
+            if article_id is None:
                 continue
             links.append(
                 DiscoveredLink(
@@ -116,21 +131,12 @@ def _listing_links(
     return links, len(links) + not_read
 
 
-def next_listing_page(page_url: str, n: int) -> str:
-    """`page_url` at page `n` (…/ru/lenta?page=n); page 1 is the bare listing address."""
-    parts = urlsplit(page_url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "page"]
-    if n > 1:
-        query.append(("page", str(n)))
-    return urlunsplit(parts._replace(query=urlencode(query), fragment=""))
-
-
 def discovery_urls(source: Source, max_pages: int) -> list[str]:
-    """Every feed and lenta page a discovery of `source` may ask for."""
+    """Every feed and listing page a discovery of `source` may ask for."""
     pages = [
-        next_listing_page(e.listing_url, n)
-        for e in source.editions
-        if e.listing_url
+        listing.page(n)
+        for edition in source.editions
+        for listing in edition.listings
         for n in range(1, max_pages + 1)
     ]
     return source.feed_urls + pages
@@ -139,7 +145,7 @@ def discovery_urls(source: Source, max_pages: int) -> list[str]:
 @dataclass(slots=True)
 class DiscoveryResult:
     links: list[DiscoveredLink] = field(default_factory=list)  # one per article id, first seen wins
-    visits: list[VisitInput] = field(default_factory=list)  # one per feed or listing page fetched
+    pages: list[ListedPage] = field(default_factory=list)  # one per feed or listing page fetched
     links_not_followed: int = 0  # over the cap of links per page
     unfetched: int = 0  # feeds and listing pages the run's time limit left unasked or cut
 
@@ -165,28 +171,26 @@ async def discover(
                 seen.add(link.article_id)
                 result.links.append(link)
 
-    def read(fetch: FetchResult, extract: Extractor) -> tuple[list[DiscoveredLink], VisitInput | None]:
+    def read(fetch: FetchResult, extract: Extractor) -> tuple[list[DiscoveredLink], ListedPage | None]:
         if fetch.unfetched:  # the run's time limit: no visit, the next run asks again
             result.unfetched += 1
             return [], None
-        links, visit, dropped = _read(fetch, source, extract, max_links_per_page)
-        result.visits.append(visit)
+        links, visit, dropped = _read(fetch, extract, max_links_per_page)
+        result.pages.append(visit)
         result.links_not_followed += dropped
         keep(links)
         return links, visit
 
-    feeds = [(e.code, e.feed_url) for e in source.editions if e.feed_url]
+    feeds = [(e.code, url) for e in source.editions for url in e.feeds]
     fetched = await fetcher.fetch_many([url for _, url in feeds], validators, kind="feed")
     for (edition, _), fetch in zip(feeds, fetched, strict=True):
         read(fetch, _feed_reader(source, edition, max_links_per_page))
 
-    for edition in source.editions:
-        if not edition.listing_url:
-            continue
+    for listing in (listing for edition in source.editions for listing in edition.listings):
         full_page = 0
         for page in range(1, max_pages + 1):
-            fetch = await fetcher.fetch(next_listing_page(edition.listing_url, page), validators=validators)
-            links, visit = read(fetch, _listing_reader(source, max_links_per_page))
+            fetch = await fetcher.fetch(listing.page(page), validators=validators)
+            links, visit = read(fetch, _listing_reader(source, listing, max_links_per_page))
             if visit is None or visit.status != "listed":
                 break
             full_page = full_page or len(links)
@@ -204,9 +208,9 @@ _FEED_ITEM_START = re.compile(rb"<(?:[\w-]+:)?(?:item|entry)[\s>/]")
 _FEED_ITEM_END = re.compile(rb"</(?:[\w-]+:)?(?:item|entry)\s*>")
 
 
-def _listing_reader(source: Source, max_links: int) -> Extractor:
+def _listing_reader(source: Source, listing: Listing, max_links: int) -> Extractor:
     # Cards past the cap are counted, not read: reading 100,000 cards costs seconds.
-    return lambda fetch: _listing_links(fetch.body or b"", fetch.final_url, source, max_links)
+    return lambda fetch: _listing_links(fetch.body or b"", fetch.final_url, source, listing, max_links)
 
 
 def _feed_reader(source: Source, edition: str, max_links: int) -> Extractor:
@@ -239,29 +243,35 @@ def _first_feed_items(raw: bytes, count: int) -> bytes:
 
 
 def _read(
-    fetch: FetchResult, source: Source, extract: Extractor, max_links: int
-) -> tuple[list[DiscoveredLink], VisitInput, int]:
-    """The page's links (at most `max_links`), its visit, and how many links were left out."""
+    fetch: FetchResult, extract: Extractor, max_links: int
+) -> tuple[list[DiscoveredLink], ListedPage, int]:
+    """The page's links (at most `max_links`), what came of it, and how many links were left out."""
     if fetch.outcome == "not_modified":
-        return [], to_visit_input(fetch, source.name, status="not_modified"), 0
+        return [], ListedPage(fetch, "not_modified"), 0
     if fetch.outcome != "ok":
         # A missing feed or page is a failure of discovery: only articles can be "gone".
-        reason = fetch.error or f"HTTP {fetch.http_status}"
-        return [], to_visit_input(fetch, source.name, status="failed", error=reason), 0
+        return [], ListedPage(fetch, "failed", fetch.error or f"HTTP {fetch.http_status}"), 0
     try:
         links, listed = extract(fetch)
     except DiscoveryError as exc:
-        return [], to_visit_input(fetch, source.name, status="parse_error", error=exc.reason), 0
+        return [], ListedPage(fetch, "parse_error", exc.reason), 0
     except Exception as exc:  # a feed or page no rule foresaw (RecursionError, MemoryError…)
-        reason = f"could not read the page's links ({type(exc).__name__}: {exc})"
-        return [], to_visit_input(fetch, source.name, status="parse_error", error=reason), 0
+        return (
+            [],
+            ListedPage(
+                fetch, "parse_error", f"could not read the page's links ({type(exc).__name__}: {exc})"
+            ),
+            0,
+        )
     if listed > max_links:
         # The page was read fine, so it stays `listed`; its error column says what was left out.
         kept = links[:max_links]
-        note = f"links capped: kept {len(kept)} of {listed}"
-        visit = to_visit_input(fetch, source.name, status="listed", error=note)
-        return kept, visit, listed - len(kept)
-    return links, to_visit_input(fetch, source.name, status="listed"), 0
+        return (
+            kept,
+            ListedPage(fetch, "listed", f"links capped: kept {len(kept)} of {listed}"),
+            listed - len(kept),
+        )
+    return links, ListedPage(fetch, "listed"), 0
 
 
 def _edition_code(source: Source | None, url: str) -> str | None:

@@ -19,13 +19,10 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 from protego import Protego
 
-from flows.content_encoding import BodyProblem, BoundedDecoder
-from flows.politeness import AddressGuard, HostLimiter
-from parsers.ids import article_id_from_url as _id_in
+from crawler.content_encoding import BodyProblem, BoundedDecoder
+from crawler.politeness import AddressGuard, HostLimiter
 from parsers.limits import MAX_INPUT_BYTES
-from parsers.record import ArticleRecord
-from parsers.sources import Source
-from warehouse.visit import FetchStatus, VisitInput
+from parsers.source import Source
 
 ContentKind = Literal["page", "feed", "robots"]
 Validators = tuple[str | None, str | None]  # (ETag, Last-Modified) stored from the last visit
@@ -521,36 +518,4 @@ def _failed(requested: str, current: str, reason: str, fetched_at: datetime, att
         fetched_at=fetched_at,
         redirected=current != requested,
         attempts=attempts,
-    )
-
-
-def to_visit_input(
-    result: FetchResult,
-    source_name: str,
-    article_id: str | None = None,
-    status: FetchStatus | None = None,
-    record: ArticleRecord | None = None,
-    error: str | None = None,
-) -> VisitInput:
-    """The loader's view of one fetch. `status` may be omitted except for a usable body, where the
-    caller says what came of it: "parsed", "parse_error" or "listed"."""
-    if status is None:
-        outcome = result.outcome
-        if outcome == "ok":
-            raise ValueError("a fetched body needs a status: parsed, parse_error or listed")
-        status = outcome
-    return VisitInput(
-        source=source_name,
-        locator=result.final_url,
-        visited_at=result.fetched_at,
-        status=status,
-        record=record,
-        article_id=article_id or _id_in(result.final_url) or _id_in(result.requested_url),
-        raw=result.body,
-        error=error or result.error,
-        requested_url=result.requested_url if result.redirected else None,
-        http_status=result.http_status,
-        etag=result.etag,
-        last_modified=result.last_modified,
-        content_type=result.content_type,
     )

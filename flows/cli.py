@@ -63,6 +63,12 @@ def positive_seconds(text: str) -> float:
     return seconds
 
 
+SOURCE_HELP = (
+    "the source of every input (see `kazinform sources`); default: the one the page's address names, "
+    "else the generic parser"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = KazinformArgumentParser(
         prog="kazinform",
@@ -75,10 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser("ingest", help="read files, directories or globs into the warehouse")
     ingest.add_argument("paths", nargs="*", metavar="PATH", help="default: seeds/")
+    ingest.add_argument("--source", metavar="NAME", help=SOURCE_HELP)
     _add_warehouse_option(ingest)
 
     crawl = commands.add_parser("crawl", help="discover and fetch articles over HTTP")
-    crawl.add_argument("sources", nargs="*", metavar="SOURCE", help="default: kazinform")
+    crawl.add_argument("sources", nargs="*", metavar="SOURCE", help="default: every registered source")
     _add_warehouse_option(crawl)
     crawl.add_argument("--revisit", choices=("all", "due", "none"), default="due")
     crawl.add_argument("--max-pages", type=int, default=3, metavar="N", help="listing pages per edition")
@@ -106,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         "parse", help="print each parsed record as a JSON line; no warehouse; one error line per bad file"
     )
     parse.add_argument("paths", nargs="+", metavar="PATH")
-    parse.add_argument("--url", help="the address the page was fetched from")
+    parse.add_argument("--url", help="the address the page was fetched from (it picks the source)")
+    parse.add_argument("--source", metavar="NAME", help=SOURCE_HELP)
 
     query = commands.add_parser("query", help="run SQL on the warehouse (read-only)")
     query.add_argument("sql")
@@ -145,13 +153,16 @@ def _add_commands_of(module_name: str, commands: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = getattr(args, "func", None) or {
-        "ingest": run_ingest,
-        "crawl": run_crawl,
-        "parse": run_parse,
-        "query": run_query,
-        "history": run_history,
-    }[args.command]
+    handler = (
+        getattr(args, "func", None)
+        or {
+            "ingest": run_ingest,
+            "crawl": run_crawl,
+            "parse": run_parse,
+            "query": run_query,
+            "history": run_history,
+        }[args.command]
+    )
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -174,7 +185,9 @@ def run_ingest(args: argparse.Namespace) -> int:
     api_url = _prepare_flow_run(args)
     from flows.ingest import ingest_files  # imported after the API URL is settled
 
-    outcome = _run_reported(lambda: ingest_files(args.paths or DEFAULT_INPUTS, str(warehouse_path)), api_url)
+    outcome = _run_reported(
+        lambda: ingest_files(args.paths or DEFAULT_INPUTS, str(warehouse_path), source=args.source), api_url
+    )
     summary = outcome.result
     print(summary.to_text())
     if not summary.counts.get("pending"):  # else the warehouse is still held: nothing new to show
@@ -194,7 +207,7 @@ def run_crawl(args: argparse.Namespace) -> int:
     def crawl() -> object:
         return asyncio.run(
             crawl_sources(
-                args.sources or ["kazinform"],
+                args.sources,
                 str(warehouse_path),
                 revisit=args.revisit,
                 max_pages=args.max_pages,
@@ -285,12 +298,14 @@ def _print_loaded(warehouse_path: Path, run_id: str) -> None:
 def run_parse(args: argparse.Namespace) -> int:
     from parsers.api import parse_bytes
     from parsers.record import ParseError
+    from parsers.registry import get_source
 
+    source = get_source(args.source) if args.source else None
     status = 0
     for path in args.paths:
         try:
             raw = read_input_file(Path(path))
-            record = parse_bytes(raw, locator=path, url=args.url)
+            record = parse_bytes(raw, locator=path, url=args.url, source=source)
         except UnreadableInputError as error:
             print(f"kazinform: {path}: {error}", file=sys.stderr)
             status = max(status, error.status)

@@ -12,6 +12,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from crawler.discover import MAX_LINKS_PER_PAGE, DiscoveryResult
+from crawler.fetch import FetchConfig, Fetcher, FetchResult
 from flows import crawl_pipeline as steps
 from flows.crawl_pipeline import (
     CRAWL_RAW_BYTES_PER_LOAD,
@@ -23,13 +25,11 @@ from flows.crawl_pipeline import (
     fetch_config,
     run_crawl,
 )
-from flows.discover import MAX_LINKS_PER_PAGE, DiscoveryResult
 from flows.events import START_OF_RUN_DEADLINE_S, areport_run_end, flush_outbox
-from flows.fetch import FetchConfig, Fetcher, FetchResult
 from flows.pages import CrawlPlan
 from flows.run_guard import areport_artifact, publish_summary
 from flows.tasks import current_run_id, load_visits, untouched
-from parsers.sources import Source
+from parsers.source import Source
 from warehouse.visit import VisitInput
 
 __all__ = [
@@ -67,8 +67,8 @@ def archive_batch(results: list[FetchResult], warc_path: str) -> int:
 
 
 @task(name="parse-batch", cache_policy=NO_CACHE)
-def parse_batch(results: list[FetchResult], source_name: str, tags: frozenset[str]) -> list[VisitInput]:
-    return steps.parse_pages(results, source_name, tags)
+def parse_batch(results: list[FetchResult], source: Source, tags: frozenset[str]) -> list[VisitInput]:
+    return steps.parse_pages(results, source, tags)
 
 
 # Large or live objects (the fetcher, the plan, URL lists, fetched pages, visits) are passed
@@ -82,7 +82,7 @@ TASK_STEPS = CrawlSteps(
     ),
     fetch=lambda fetcher, urls, plan: fetch_batch(untouched(fetcher), untouched(urls), untouched(plan)),
     archive=lambda results, warc_path: archive_batch(untouched(results), warc_path),
-    parse=lambda results, source_name, tags: parse_batch(untouched(results), source_name, untouched(tags)),
+    parse=lambda results, source, tags: parse_batch(untouched(results), untouched(source), untouched(tags)),
     load=lambda path, run_id, visits: load_visits(path, run_id, untouched(visits)),
 )
 

@@ -15,16 +15,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from crawler.discover import MAX_LINKS_PER_PAGE, DiscoveryResult, discover, discovery_urls
+from crawler.fetch import FetchConfig, Fetcher, FetchResult
+from crawler.warc import write_warc
 from flows.batching import LoadBuffer
-from flows.discover import MAX_LINKS_PER_PAGE, DiscoveryResult, discover, discovery_urls
-from flows.fetch import FetchConfig, Fetcher, FetchResult
-from flows.pages import CrawlPlan, urls_to_fetch, visits_from_pages
+from flows.pages import CrawlPlan, urls_to_fetch
 from flows.pipeline import LoadReport, Logger, StageTimes, load_batches, stage_and_load
 from flows.progress import progress_bar
 from flows.read import batched
 from flows.summary import RunSummary
-from flows.warc import write_warc
-from parsers.sources import Source, get_source
+from flows.visits import visits_from_fetches, visits_from_listed
+from parsers.registry import all_sources, get_source
+from parsers.source import Source
 from warehouse.db import open_reader
 from warehouse.state import (
     deleted_article_ids,
@@ -115,8 +117,8 @@ def archive_pages(results: list[FetchResult], warc_path: str) -> int:
     return write_warc(results, warc_path)
 
 
-def parse_pages(results: list[FetchResult], source_name: str, tags: frozenset[str]) -> list[VisitInput]:
-    return visits_from_pages(results, source_name, tags)
+def parse_pages(results: list[FetchResult], source: Source, tags: frozenset[str]) -> list[VisitInput]:
+    return visits_from_fetches(results, source, tags)
 
 
 def fetch_config(
@@ -137,7 +139,7 @@ class CrawlSteps:
     discover: Callable[[Source, Fetcher, CrawlPlan, int, int], Awaitable[DiscoveryResult]]
     fetch: Callable[[Fetcher, list[str], CrawlPlan], Awaitable[list[FetchResult]]]
     archive: Callable[[list[FetchResult], str], int]
-    parse: Callable[[list[FetchResult], str, frozenset[str]], list[VisitInput]]
+    parse: Callable[[list[FetchResult], Source, frozenset[str]], list[VisitInput]]
     load: Callable[[Path, str, list[VisitInput]], LoadReport]
 
 
@@ -170,6 +172,7 @@ async def run_crawl(
     batch and one fetch batch. `started` (time.monotonic()) is the run's start when the caller did
     work before (the flow's outbox flush): the time limit and the elapsed time count from it."""
     started = time.monotonic() if started is None else started
+    source_names = source_names or [source.name for source in all_sources()]  # none named: every one
     max_duration_s = options.max_duration_s
     stop_at = None if max_duration_s is None else started + max_duration_s
     summary = CrawlSummary(
@@ -198,7 +201,7 @@ async def run_crawl(
             summary.links_not_followed += found.links_not_followed
             summary.unfetched += found.unfetched
             buffer = LoadBuffer(max_visits=CRAWL_VISITS_PER_LOAD, max_raw_bytes=CRAWL_RAW_BYTES_PER_LOAD)
-            load_each(buffer.add(found.visits))
+            load_each(buffer.add(visits_from_listed(found.pages, source)))
             urls = urls_to_fetch(found.links, plan)
             with progress_bar(len(urls), f"crawl {name}") as advance:
                 for done, batch in enumerate(batched(urls, options.batch_size)):
@@ -210,7 +213,7 @@ async def run_crawl(
                     summary.unfetched += sum(result.unfetched for result in results)
                     if options.warc_path:
                         steps.archive(results, options.warc_path)
-                    parsed = steps.parse(results, source.name, plan.tags)
+                    parsed = steps.parse(results, source, plan.tags)
                     del results  # the visits hold the bodies now
                     times.read_parse_s += time.perf_counter() - fetch_started
                     times.files += len(batch)

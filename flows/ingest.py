@@ -17,14 +17,19 @@ from flows.tasks import current_run_id, load_visits, untouched
 
 
 @task(name="read-and-parse-files", cache_policy=NO_CACHE)
-def read_and_parse_files(paths: list[Path], tags_seen: frozenset[str]) -> ParsedBatch:
-    parsed = read_and_parse(paths, tags_seen)
+def read_and_parse_files(
+    paths: list[Path], tags_seen: frozenset[str], source_name: str | None = None
+) -> ParsedBatch:
+    parsed = read_and_parse(paths, tags_seen, source_name)
     get_run_logger().info("read and parsed %d files in %.2f s", parsed.files, parsed.seconds)
     return parsed
 
 
 @flow(name="ingest-files", log_prints=False)
-def ingest_files(inputs: list[str], warehouse_path: str, batch_size: int = DEFAULT_BATCH_SIZE) -> RunSummary:
+def ingest_files(
+    inputs: list[str], warehouse_path: str, batch_size: int = DEFAULT_BATCH_SIZE, source: str | None = None
+) -> RunSummary:
+    """Ingest files; `source` names the source of every file (else each page's address says)."""
     logger = get_run_logger()
     # what an earlier run left in the outbox (an unreachable API then) goes first
     flush_outbox(warehouse_path, deadline_s=START_OF_RUN_DEADLINE_S, logger=logger)
@@ -34,9 +39,10 @@ def ingest_files(inputs: list[str], warehouse_path: str, batch_size: int = DEFAU
         current_run_id(),
         # Paths and visits are passed untouched: Prefect would otherwise walk them object by object
         # before each task starts (flows.tasks).
-        parse=lambda paths, tags: read_and_parse_files(untouched(paths), untouched(tags)),
+        parse=lambda paths, tags: read_and_parse_files(untouched(paths), untouched(tags), source),
         load=lambda path, run_id, visits: load_visits(path, run_id, untouched(visits)),
         batch_size=batch_size,
+        source_name=source,
     )
     logger.info("ingest %s; whole run %.1f s", times.describe(), summary.elapsed_s)
     publish_summary(summary)  # the data is committed: from here on, Prefect only hears about it

@@ -1,15 +1,12 @@
-"""The crawl's plan and parse steps: which article addresses to fetch, and fetched pages → visits."""
+"""The crawl's plan: which article addresses to fetch (fetched pages become visits in flows.visits)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from flows.discover import DiscoveredLink
-from flows.fetch import FetchResult, Validators, to_visit_input
-from parsers.api import parse_bytes
-from parsers.record import ParseError
-from warehouse.visit import VisitInput
+from crawler.discover import DiscoveredLink
+from crawler.fetch import Validators
 
 
 @dataclass(slots=True)
@@ -36,33 +33,3 @@ def urls_to_fetch(links: Sequence[DiscoveredLink], plan: CrawlPlan) -> list[str]
     for article_id, url in plan.revisit:
         urls.setdefault(article_id, url)
     return list(urls.values())
-
-
-def visits_from_pages(
-    results: Sequence[FetchResult], source_name: str, known_tags: Collection[str] = ()
-) -> list[VisitInput]:
-    """Parse each usable body; everything else (304, 404/410, failures) passes through as a visit.
-
-    URLs the run's time limit left unfetched are no visit. A failure of the parser on one page, of
-    whatever kind (parse_bytes turns every one into a ParseError), is that page's `parse_error`.
-    """
-    visits: list[VisitInput] = []
-    for result in results:
-        if result.unfetched:
-            continue
-        if result.outcome != "ok":
-            visits.append(to_visit_input(result, source_name))
-            continue
-        try:
-            record = parse_bytes(
-                result.body or b"",
-                locator=result.final_url,
-                url=result.final_url,
-                source=source_name,
-                known_tags=known_tags,
-            )
-        except ParseError as error:
-            visits.append(to_visit_input(result, source_name, status="parse_error", error=error.reason))
-            continue
-        visits.append(to_visit_input(result, source_name, record.article_id, status="parsed", record=record))
-    return visits

@@ -18,6 +18,7 @@ from flows.progress import progress_bar
 from flows.read import expand_inputs, read_visits, unreadable_visits
 from flows.summary import RunSummary
 from flows.writer import open_gated_writer
+from parsers.registry import get_source
 from warehouse.db import WarehouseLockedError, open_reader, open_writer, writer_wait_seconds
 from warehouse.load import load_batch
 from warehouse.packages import load_ready_packages, package_folder, write_package
@@ -88,13 +89,16 @@ class StageTimes:
 
 
 Logger = logging.Logger | logging.LoggerAdapter
-ParseStep = Callable[[list[Path], frozenset[str]], ParsedBatch]
+ParseStep = Callable[[list[Path], frozenset[str]], ParsedBatch]  # the source is bound by the caller
 LoadStep = Callable[[Path, str, list[VisitInput]], LoadReport]
 
 
-def read_and_parse(paths: list[Path], tags_seen: frozenset[str]) -> ParsedBatch:
+def read_and_parse(
+    paths: list[Path], tags_seen: frozenset[str], source_name: str | None = None
+) -> ParsedBatch:
+    """Read and parse a batch; `source_name` (`ingest --source`) overrides what addresses say."""
     started = time.perf_counter()
-    visits = read_visits(paths, known_tags=tags_seen)
+    visits = read_visits(paths, known_tags=tags_seen, source=get_source(source_name) if source_name else None)
     return ParsedBatch(visits, len(paths), time.perf_counter() - started)
 
 
@@ -191,6 +195,7 @@ def run_pipeline(
     parse: ParseStep,
     load: LoadStep,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    source_name: str | None = None,
 ) -> tuple[RunSummary, StageTimes]:
     """Read, parse and load `inputs` batch by batch; memory is bounded by one load batch
     (flows.batching) and one parse batch, whatever the number of inputs."""
@@ -206,7 +211,7 @@ def run_pipeline(
 
     # Inputs that cannot be read (missing, a link loop, a dangling link, no permission) are visits
     # of their own, `failed` with the reason, loaded with the rest.
-    load_each(buffer.add(unreadable_visits(problems)))
+    load_each(buffer.add(unreadable_visits(problems, get_source(source_name) if source_name else None)))
     with progress_bar(len(files), "ingest") as advance:
         for batch in batched_by_size(files, batch_size):
             parsed = parse(batch, tags_seen)
@@ -220,7 +225,11 @@ def run_pipeline(
 
 
 def ingest_without_prefect(
-    inputs: list[str], warehouse_path: str, run_id: str, logger: Logger | None = None
+    inputs: list[str],
+    warehouse_path: str,
+    run_id: str,
+    logger: Logger | None = None,
+    source_name: str | None = None,
 ) -> tuple[RunSummary, StageTimes]:
     """The flow's work with the same functions called directly: no flow run, no task runs."""
     log = logger or logging.getLogger("kazinform.ingest")
@@ -228,6 +237,7 @@ def ingest_without_prefect(
         inputs,
         Path(warehouse_path),
         run_id,
-        parse=read_and_parse,
+        parse=lambda paths, tags: read_and_parse(paths, tags, source_name),
         load=lambda path, run_id, visits: stage_and_load(path, run_id, visits, log, gated=False),
+        source_name=source_name,
     )

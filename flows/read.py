@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from parsers.api import parse_bytes
+from flows.visits import failed_visit, visit_from_bytes
 from parsers.limits import InputTooLargeError, read_capped
-from parsers.record import ParseError
+from parsers.source import Source
 from warehouse.visit import VisitInput
 
 T = TypeVar("T")
@@ -150,11 +150,9 @@ def expand_inputs(patterns: Iterable[str]) -> ExpandedInputs:
     return ExpandedInputs(list(collector.files), list(collector.problems.items()), unmatched)
 
 
-def unreadable_visits(problems: list[tuple[Path, str]], source: str = "kazinform") -> list[VisitInput]:
+def unreadable_visits(problems: list[tuple[Path, str]], source: Source | None = None) -> list[VisitInput]:
     """One `failed` visit per input that could not be read, located by its path."""
-    return [
-        VisitInput(source, str(path), datetime.now(UTC), "failed", error=reason) for path, reason in problems
-    ]
+    return [failed_visit(str(path), datetime.now(UTC), reason, source) for path, reason in problems]
 
 
 def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
@@ -163,9 +161,10 @@ def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
 
 
 def read_visits(
-    paths: list[Path], known_tags: Collection[str] = (), source: str = "kazinform"
+    paths: list[Path], known_tags: Collection[str] = (), source: Source | None = None
 ) -> list[VisitInput]:
-    """Read and parse each file; a file that cannot be read or parsed becomes a visit with the reason."""
+    """Read and parse each file; a file that cannot be read or parsed becomes a visit with the reason.
+    The source is `source` when given, else the one the page's address or text format says."""
     visits: list[VisitInput] = []
     for path in paths:
         locator = str(path)
@@ -173,26 +172,15 @@ def read_visits(
         try:
             raw = read_capped(path)  # a file over the size cap is refused unread
         except InputTooLargeError as error:
-            visits.append(VisitInput(source, locator, visited_at, "failed", error=str(error)))
+            visits.append(failed_visit(locator, visited_at, str(error), source))
             continue
         except OSError as error:
             reason = f"cannot read file: {describe_os_error(path, error)}"
-            visits.append(VisitInput(source, locator, visited_at, "failed", error=reason))
-            continue
-        try:
-            record = parse_bytes(raw, locator=locator, source=source, known_tags=known_tags)
-        except ParseError as error:
-            visits.append(VisitInput(source, locator, visited_at, "parse_error", raw=raw, error=error.reason))
+            visits.append(failed_visit(locator, visited_at, reason, source))
             continue
         visits.append(
-            VisitInput(
-                record.source,
-                locator,
-                visited_at,
-                "parsed",
-                record=record,
-                article_id=record.article_id,
-                raw=raw,
+            visit_from_bytes(
+                raw, locator=locator, url=None, visited_at=visited_at, source=source, known_tags=known_tags
             )
         )
     return visits

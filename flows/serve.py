@@ -162,11 +162,9 @@ def _format_minutes(minutes: float) -> str:
 def deployment_plans(warehouse_path: Path | str, settings: ServeSettings) -> list[DeploymentPlan]:
     """Every deployment the project has. Those of a flow module not in this tree yet are left out
     with a log line."""
-    from parsers.sources import SOURCES
-
     # The one spelling events and triggers use for a warehouse: absolute, symlinks resolved.
     warehouse = str(Path(warehouse_path).expanduser().resolve())
-    sources = list(settings.sources or sorted(SOURCES))
+    sources = list(settings.sources)  # empty: every source registered when the run starts
     crawl_common: dict[str, Any] = {"source_names": sources, "warehouse_path": warehouse}
     if settings.crawl_rate is not None:
         crawl_common["rate_per_host"] = settings.crawl_rate

@@ -4,6 +4,9 @@
     record = parse_bytes(html, locator=url, url=url, known_tags=tags)
     record = parse_file("page.html.gz")
 
+The source is the one whose hosts hold the address (`url`, else the page's own og:url or canonical
+link; parsers.registry), or the one given; its parser version is chosen by the page's markers, and
+a source without parser classes — or an address no source claims — gets the generic parser.
 Every failure is a ParseError whose message starts with the locator and says what is wrong.
 """
 
@@ -12,33 +15,57 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
+from parsers.base import BaseParser, choose_version
 from parsers.decode import decode_input
 from parsers.html_shape import check_html_shape
-from parsers.ids import article_id_from_path, article_id_from_url
-from parsers.kazinform import PARSER_NAME, extract_fields
+from parsers.ids import article_id_from_path
 from parsers.limits import InputTooLargeError, read_capped
 from parsers.page import Page
 from parsers.record import ArticleRecord, ParseError
+from parsers.registry import all_sources, generic_source, source_for_url, text_copy_source
+from parsers.source import Source
 from parsers.text_copy import parse_text_copy
 
-__all__ = ["ArticleRecord", "ParseError", "parse_bytes", "parse_file", "parse_html"]
+__all__ = ["ArticleRecord", "ParseError", "parse_bytes", "parse_file", "parse_html", "parser_versions"]
+
+
+def parser_versions(source: Source) -> tuple[type[BaseParser], ...]:
+    """The source's parser versions, newest first; the generic parser for a source without any."""
+    if source.parsers:
+        return source.parsers
+    from parsers.generic import GenericParser  # trafilatura is imported only when a page needs it
+
+    return (GenericParser,)
 
 
 def parse_html(
-    html: str, *, locator: str, url: str | None = None, source: str = "kazinform"
+    html: str, *, locator: str, url: str | None = None, source: Source | None = None
 ) -> ArticleRecord:
-    """A decoded Kazinform HTML page → record."""
+    """A decoded HTML page → record, read by its source's parser."""
     check_html_shape(html, locator)  # before the tree is built: that is where deep nesting costs
     page = Page.from_html(html, url)
-    fields, layout = extract_fields(page)
-    has_body = bool(fields["body"])
-    if page.truncated and (not has_body or not layout.body_is_complete()):
+    if source is None:
+        source = source_for_url(page.url) if page.url else _source_by_markers(page)
+    version = choose_version(parser_versions(source), page)
+    parser = version(page)
+    try:
+        fields = parser.extract()
+        has_body = bool(fields["body"])
+        complete = parser.body_is_complete()
+        signal = parser.has_article_signal()
+    except ParseError:
+        raise
+    except Exception as error:
+        # One page a parser cannot read names the parser that failed; the run goes on.
+        reason = f"parser {version.parser_id()} failed on this page ({type(error).__name__}: {error})"
+        raise ParseError(reason, source_name=locator) from error
+    if page.truncated and (not has_body or not complete):
         raise ParseError(
             f"truncated HTML: the page ends after {len(html)} characters without </html>, "
             f"and the article body is {'incomplete' if has_body else 'missing'}",
             source_name=locator,
         )
-    if not layout.has_article_signal():
+    if not signal:
         raise ParseError(
             "HTML page holds no article (no article element, headline, body container or article metadata)",
             source_name=locator,
@@ -48,15 +75,15 @@ def parse_html(
     if not has_body:
         raise ParseError(
             f"HTML page has a headline ({fields['title'][:60]!r}) but no article body "
-            f"(layout {layout.NAME} selectors matched nothing)",
+            f"(parser {version.parser_id()}: its selectors matched nothing)",
             source_name=locator,
         )
     if not fields["title"]:
         raise ParseError("HTML page has an article body but no headline", source_name=locator)
     article_url = page.url
-    article_id = (article_id_from_url(article_url) if article_url else None) or article_id_from_path(locator)
+    article_id = (source.article_id(article_url) if article_url else None) or article_id_from_path(locator)
     return ArticleRecord(
-        source=source,
+        source=source.name,
         article_id=article_id,
         url=article_url,
         language=fields["language"],
@@ -73,7 +100,26 @@ def parse_html(
         image_url=fields["image_url"],
         image_caption=fields["image_caption"],
         image_credit=fields["image_credit"],
-        parser=PARSER_NAME,
+        parser=version.parser_id(),
+    )
+
+
+def _source_by_markers(page: Page) -> Source:
+    """A page without any address: the registered source whose layout markers it carries."""
+    for source in all_sources():
+        if any(version.matches(page) for version in source.parsers):
+            return source
+    return generic_source(None)
+
+
+def _text_copy(
+    text: str, locator: str, url: str | None, source: Source | None, known_tags: Collection[str]
+) -> ArticleRecord:
+    if source is None:
+        source = source_for_url(url) if url else text_copy_source() or generic_source(None)
+    article_id = (source.article_id(url) if url else None) or article_id_from_path(locator)
+    return parse_text_copy(
+        text, locator=locator, source=source.name, article_id=article_id, url=url, known_tags=known_tags
     )
 
 
@@ -82,7 +128,7 @@ def parse_bytes(
     *,
     locator: str,
     url: str | None = None,
-    source: str = "kazinform",
+    source: Source | None = None,
     known_tags: Collection[str] = (),
 ) -> ArticleRecord:
     """Raw input (HTML, gzip'd HTML or a text copy) → record; ParseError naming `locator` otherwise.
@@ -95,7 +141,7 @@ def parse_bytes(
         text, kind = decode_input(raw, locator)
         if kind == "html":
             return parse_html(text, locator=locator, url=url, source=source)
-        return parse_text_copy(text, locator=locator, url=url, source=source, known_tags=known_tags)
+        return _text_copy(text, locator, url, source, known_tags)
     except ParseError as error:
         if error.source_name is None:  # raised deep in a parser that does not know the locator
             raise ParseError(error.reason, source_name=locator) from None
@@ -111,7 +157,9 @@ def parse_bytes(
         raise ParseError(reason, source_name=locator) from error
 
 
-def parse_file(path: str | Path, url: str | None = None, known_tags: Collection[str] = ()) -> ArticleRecord:
+def parse_file(
+    path: str | Path, url: str | None = None, known_tags: Collection[str] = (), source: Source | None = None
+) -> ArticleRecord:
     """Read and parse one file (.txt, .html, .htm, .html.gz); a file over MAX_INPUT_BYTES is not read."""
     try:
         raw = read_capped(Path(path))
@@ -119,4 +167,4 @@ def parse_file(path: str | Path, url: str | None = None, known_tags: Collection[
         raise ParseError(str(error), source_name=str(path)) from None
     except OSError as error:
         raise ParseError(f"cannot read file ({error.strerror})", source_name=str(path)) from None
-    return parse_bytes(raw, locator=str(path), url=url, known_tags=known_tags)
+    return parse_bytes(raw, locator=str(path), url=url, known_tags=known_tags, source=source)

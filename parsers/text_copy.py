@@ -1,4 +1,5 @@
-"""Text copies of Kazinform articles: what a person gets by copying an article page into a file.
+"""Text copies of articles: what a person gets by copying an article page into a file (the seed's
+format, a Kazinform copy; the source whose definition `reads_text_copies` owns copies without an address).
 
 Layout, top to bottom (every line may be indented, NBSPs kept; blank lines separate paragraphs):
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from parsers.dates import parse_page_date
-from parsers.ids import article_id_from_path, article_id_from_url
 from parsers.limits import MAX_BLOCKS, MAX_TAG_WORDS, MAX_TEXT_LINES
 from parsers.record import ArticleRecord, Block, ParseError, normalize_text
 from parsers.tags import split_tags_line
@@ -39,7 +39,7 @@ from parsers.text import (
     looks_like_heading,
 )
 
-PARSER_NAME = "kazinform-text@1.0"
+PARSER_NAME = "text-copy@1.1"
 _BULLETS = ("•", "●", "▪", "·")
 _DATE_LINE_WINDOW = 3  # the date line is the first line; allow a stray line or two before it
 
@@ -107,8 +107,9 @@ def parse_text_copy(
     text: str,
     *,
     locator: str,
+    source: str,
+    article_id: str,
     url: str | None = None,
-    source: str = "kazinform",
     known_tags: Collection[str] = (),
 ) -> ArticleRecord:
     """A decoded text copy → record; ParseError when it has no date line or no title."""
@@ -152,7 +153,7 @@ def parse_text_copy(
     tags = split_tags_line(tags_line, known_tags) if tags_line else []
     return ArticleRecord(
         source=source,
-        article_id=(article_id_from_url(url) if url else None) or article_id_from_path(locator),
+        article_id=article_id,
         url=url,
         language=detect_language(" ".join((title, lead or "", body))),
         title=title,

@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from crawler.fetch import FetchConfig
 from flows.crawl import CrawlSummary, crawl_sources
-from flows.fetch import FetchConfig
 from replica import ReplicaSite, serve
 from warehouse.db import open_reader
 from warehouse.integrity import integrity_violations

@@ -3,35 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from flows.discover import (
-    DiscoveryError,
-    DiscoveryResult,
-    discover,
-    links_from_feed,
-    links_from_listing,
-    next_listing_page,
-)
-from flows.fetch import FetchConfig, Fetcher
-from parsers.sources import BASE_URL_ENV, KAZINFORM, get_source
+from crawler.discover import DiscoveredLink, DiscoveryError, discover, links_from_feed, links_from_listing
+from crawler.fetch import FetchConfig, Fetcher
+from flows.visits import visits_from_listed
+from parsers.registry import BASE_URL_ENV, get_source, registered
 from replica import ReplicaSite
+from warehouse.visit import VisitInput
+
+KAZINFORM = registered()["kazinform"]
 
 Replica = tuple[ReplicaSite, str]
 FAST = FetchConfig(requests_per_second=0, read_timeout=1.0, max_attempts=2, backoff_base=0.05)
 
 
+@dataclass
+class Discovered:
+    links: list[DiscoveredLink]
+    visits: list[VisitInput]  # the feed and listing pages as the crawl records them
+    links_not_followed: int
+
+
 def run_discovery(
     base: str, known: set[str] | None = None, max_pages: int = 3, max_links_per_page: int = 300
-) -> DiscoveryResult:
-    async def go() -> DiscoveryResult:
-        source = get_source("kazinform", base)
+) -> Discovered:
+    source = get_source("kazinform", base)
+
+    async def go() -> Discovered:
         async with Fetcher.for_source(source, FAST) as fetcher:
-            return await discover(
+            result = await discover(
                 source, fetcher, known or set(), max_pages=max_pages, max_links_per_page=max_links_per_page
             )
+        return Discovered(result.links, visits_from_listed(result.pages, source), result.links_not_followed)
 
     return asyncio.run(go())
 
@@ -40,14 +47,14 @@ def run_discovery(
 
 
 def test_real_source_addresses() -> None:
-    assert [e.code for e in KAZINFORM.editions] == ["ru", "kz", "en"]
-    assert [e.language for e in KAZINFORM.editions] == ["ru", "kk", "en"]
+    assert [e.code for e in KAZINFORM.editions] == ["ru", "kz", "en", "cn"]
+    assert [e.language for e in KAZINFORM.editions] == ["ru", "kk", "en", "zh"]
     assert KAZINFORM.feed_urls == [
         "https://www.inform.kz/rss/rus.xml",
         "https://www.inform.kz/rss/kaz.xml",
         "https://www.inform.kz/rss/eng.xml",
     ]
-    assert KAZINFORM.edition("ru").listing_url == "https://www.inform.kz/ru/lenta"
+    assert KAZINFORM.edition("ru").listings[0].page(2) == "https://www.inform.kz/ru/lenta?page=2"
     english = "https://en.inform.kz/news/oil-spill-detected-in-caspian-sea-6544df/"
     assert KAZINFORM.edition_of(english) is KAZINFORM.edition("en")
     assert KAZINFORM.private_hosts_allowed == frozenset()
@@ -56,25 +63,27 @@ def test_real_source_addresses() -> None:
 def test_base_url_maps_every_edition(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(BASE_URL_ENV, "http://127.0.0.1:8000/")
     source = get_source("kazinform")
-    assert [e.base_url for e in source.editions] == [
+    assert [e.home for e in source.editions] == [
         "http://127.0.0.1:8000/ru/",
         "http://127.0.0.1:8000/kz/",
         "http://127.0.0.1:8000/en/",
+        "http://127.0.0.1:8000/cn.inform.kz/",  # a host without a mirror path of its own: /{host}
     ]
     assert source.feed_urls == [
         "http://127.0.0.1:8000/rss/rus.xml",
         "http://127.0.0.1:8000/rss/kaz.xml",
         "http://127.0.0.1:8000/rss/eng.xml",
     ]
-    assert source.edition("ru").listing_url == "http://127.0.0.1:8000/ru/lenta"
-    assert source.edition("en").listing_url is None
+    assert source.edition("ru").listings[0].url == "http://127.0.0.1:8000/ru/lenta"
+    assert source.edition("ru").listings[0].page(3) == "http://127.0.0.1:8000/ru/lenta?page=3"
+    assert source.edition("en").listings == ()
     assert source.allowed_hosts == source.private_hosts_allowed == frozenset({"127.0.0.1"})
     assert source.edition_of("http://127.0.0.1:8000/en/news/a-b-6544df/").code == "en"
     assert get_source("kazinform", "http://10.0.0.5:9000").feed_urls[0] == "http://10.0.0.5:9000/rss/rus.xml"
     monkeypatch.delenv(BASE_URL_ENV)
     assert get_source("KAZINFORM") is KAZINFORM
     with pytest.raises(KeyError):
-        get_source("tengrinews")
+        get_source("no-such-source")
     with pytest.raises(ValueError):
         KAZINFORM.with_base("file:///srv/mirror")
 
@@ -110,17 +119,17 @@ def test_bad_feeds_raise_with_reason(replica: Replica, fault: str, reason: str) 
     site, base = replica
     site.set_fault("/rss/eng.xml", fault)  # type: ignore[arg-type]
     with pytest.raises(DiscoveryError) as error:
-        links_from_feed(httpx.get(base + "/rss/eng.xml").content, base + "/rss/eng.xml")
+        links_from_feed(httpx.get(base + "/rss/eng.xml").content, base + "/rss/eng.xml", source=KAZINFORM)
     assert error.value.reason.startswith(reason)
     with pytest.raises(DiscoveryError, match="empty feed"):
-        links_from_feed(b"", base + "/rss/eng.xml")
+        links_from_feed(b"", base + "/rss/eng.xml", source=KAZINFORM)
 
 
 def test_links_from_both_listing_generations(replica: Replica) -> None:
     site, base = replica
     source = get_source("kazinform", base)
     newest = site.live_articles("ru")
-    page1_url, page2_url = base + "/ru/lenta", next_listing_page(base + "/ru/lenta", 2)
+    page1_url, page2_url = base + "/ru/lenta", source.edition("ru").listings[0].page(2)
     generation_a = links_from_listing(httpx.get(page1_url).content, page1_url, source)
     generation_b = links_from_listing(httpx.get(page2_url).content, page2_url, source)
     assert [link.article_id for link in generation_a] == [a.article_id for a in newest[:24]]
@@ -142,14 +151,6 @@ def test_listing_without_cards_raises(replica: Replica) -> None:
     site.set_fault("/ru/lenta", "empty_listing")
     with pytest.raises(DiscoveryError, match="no news cards"):
         links_from_listing(httpx.get(base + "/ru/lenta").content, base + "/ru/lenta", KAZINFORM)
-
-
-def test_next_listing_page() -> None:
-    assert next_listing_page("https://www.inform.kz/ru/lenta", 2) == "https://www.inform.kz/ru/lenta?page=2"
-    assert next_listing_page("https://www.inform.kz/ru/lenta/?page=2", 5) == (
-        "https://www.inform.kz/ru/lenta/?page=5"
-    )
-    assert next_listing_page("https://www.inform.kz/ru/lenta?page=4", 1) == "https://www.inform.kz/ru/lenta"
 
 
 # --- the driver ------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from flows.fetch import FetchConfig, Fetcher, FetchResult, to_visit_input
-from parsers.sources import KAZINFORM, get_source
+from crawler.fetch import FetchConfig, Fetcher, FetchResult
+from flows.visits import visit_from_fetch
+from parsers.registry import get_source, registered
 from replica import ReplicaSite
 
 Replica = tuple[ReplicaSite, str]
@@ -62,7 +63,7 @@ def test_conditional_get_sends_validators_and_gets_304(replica: Replica) -> None
     assert second.etag == first.etag
     sent = site.requests_to(site.live_articles()[3].path)[-1].headers
     assert (sent["if-none-match"], sent["if-modified-since"]) == (first.etag, first.last_modified)
-    visit = to_visit_input(second, "kazinform")
+    visit = visit_from_fetch(second, get_source("kazinform", base))
     assert visit.status == "not_modified" and visit.article_id == site.live_articles()[3].article_id
 
 
@@ -139,7 +140,7 @@ def test_server_errors_retried_then_failed_with_reason(replica: Replica) -> None
     assert failed.outcome == "failed" and failed.error == "HTTP 500 after 3 attempts"
     assert failed.body == b"<h1>Error 500</h1>"  # the raw body is kept
     assert len(site.requests_to(broken.path)) == 3
-    visit = to_visit_input(failed, "kazinform")
+    visit = visit_from_fetch(failed, get_source("kazinform", base))
     assert (visit.status, visit.error, visit.raw) == ("failed", failed.error, failed.body)
 
 
@@ -178,7 +179,7 @@ def test_moved_article_followed_and_final_url_recorded(replica: Replica) -> None
     result = run(fetch(base, old_url))
     assert result.outcome == "ok" and result.redirected
     assert result.final_url == f"{base}/en/news/new-slug-{article.article_id}/"
-    visit = to_visit_input(result, "kazinform", status="parsed")
+    visit = visit_from_fetch(result, get_source("kazinform", base), status="parsed")
     assert (visit.locator, visit.requested_url, visit.article_id) == (
         result.final_url,
         old_url,
@@ -206,7 +207,7 @@ def test_hosts_outside_allow_list_and_private_addresses_refused(replica: Replica
     path = site.live_articles()[0].path
 
     async def attempts() -> list[FetchResult]:
-        async with Fetcher.for_source(KAZINFORM, FAST) as real_site_only:
+        async with Fetcher.for_source(registered()["kazinform"], FAST) as real_site_only:
             outside = await real_site_only.fetch(base + path)
         async with Fetcher({"127.0.0.1", "localhost"}, FAST) as untrusted:
             loopback = await untrusted.fetch(base + path)
@@ -249,7 +250,7 @@ def test_deleted_article_is_gone(replica: Replica) -> None:
     for article, status in ((first, 404), (second, 410)):
         result = run(fetch(base, base + article.path))
         assert (result.outcome, result.http_status, result.error) == ("gone", status, None)
-        visit = to_visit_input(result, "kazinform")
+        visit = visit_from_fetch(result, get_source("kazinform", base))
         assert (visit.status, visit.article_id) == ("gone", article.article_id)
 
 
@@ -266,15 +267,15 @@ def test_a_usable_body_needs_a_status_from_the_caller(replica: Replica) -> None:
     site, base = replica
     result = run(fetch(base, base + site.live_articles()[0].path))
     with pytest.raises(ValueError):
-        to_visit_input(result, "kazinform")
-    visit = to_visit_input(result, "kazinform", status="parse_error", error="no title")
+        visit_from_fetch(result, get_source("kazinform", base))
+    visit = visit_from_fetch(result, get_source("kazinform", base), status="parse_error", error="no title")
     assert (visit.status, visit.error, visit.raw) == ("parse_error", "no title", result.body)
 
 
 def test_warc_export_round_trips(replica: Replica, tmp_path: Any) -> None:
     from warcio.archiveiterator import ArchiveIterator
 
-    from flows.warc import write_warc
+    from crawler.warc import write_warc
 
     site, base = replica
     article = site.live_articles()[0]

@@ -22,8 +22,8 @@ import duckdb
 import pytest
 
 from child_usage import run_measured
+from crawler.fetch import FetchConfig, Fetcher, FetchResult
 from flows.crawl import CrawlSummary, crawl_sources
-from flows.fetch import FetchConfig, Fetcher, FetchResult
 from hostile_http import (
     Behaviour,
     HostileServer,
@@ -117,7 +117,7 @@ class ChildCrawl:
 _CHILD = """
 import asyncio, json, sys
 from flows.crawl import crawl_sources
-from flows.fetch import FetchConfig
+from crawler.fetch import FetchConfig
 args = json.loads(sys.argv[1])
 summary = asyncio.run(crawl_sources(
     ["kazinform"], args["warehouse"], revisit="none", max_pages=1,
@@ -243,7 +243,7 @@ def test_gzip_body_without_content_encoding_is_bounded_by_the_parser(
 
 _FETCH_CHILD = """
 import asyncio, json, sys
-from flows.fetch import FetchConfig, Fetcher
+from crawler.fetch import FetchConfig, Fetcher
 args = json.loads(sys.argv[1])
 hosts = frozenset({"127.0.0.1"})
 async def fetch():
@@ -401,7 +401,7 @@ def test_max_duration_stops_the_run_and_loads_what_was_fetched(hostile: Hostile,
 
 
 def fetch_all(hostile: Hostile, paths: list[str], config: FetchConfig = HOSTILE_FETCH) -> list[FetchResult]:
-    from parsers.sources import get_source
+    from parsers.registry import get_source
 
     async def go() -> list[FetchResult]:
         source = get_source("kazinform", hostile.base_url)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from parsers.api import parse_bytes, parse_file
-from parsers.kazinform import LayoutA, LayoutB, choose_layout
+from parsers.base import choose_version
 from parsers.page import Page
+from parsers.publishers.kazinform import SOURCE, LayoutA, LayoutB
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kazinform"
 PAGES = sorted(FIXTURES.glob("*.html"))
@@ -75,7 +76,7 @@ def test_fixture_field(page: Path, field: str) -> None:
 )
 def test_layout_is_chosen_by_markup(page: str, layout: type) -> None:
     html = (FIXTURES / f"{page}.html").read_text(encoding="utf-8")
-    assert choose_layout(Page.from_html(html)) is layout
+    assert choose_version(SOURCE.parsers, Page.from_html(html)) is layout
 
 
 def test_editions_give_languages() -> None:

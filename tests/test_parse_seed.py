@@ -33,7 +33,7 @@ def test_seed_identity_and_dates(seed) -> None:
     assert seed.language == "ru"
     assert seed.published_at == datetime(2025, 11, 12, 14, 9, tzinfo=UTC)
     assert seed.published_text == "19:09, 12 Ноябрь 2025 | GMT +5"
-    assert seed.parser == "kazinform-text@1.0"
+    assert seed.parser == "text-copy@1.1"
 
 
 def test_seed_title_lead_image_author(seed) -> None:

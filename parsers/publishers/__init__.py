@@ -1,0 +1,1 @@
+"""One module per news source, each declaring `SOURCE`; parsers.registry imports them all."""
