@@ -136,7 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands defined beside the flows they start. Each module imports only the standard library at
 # its top (its handler imports the rest), so building the parser stays cheap for `query`. Each
 # `add_<name>_command(commands)` function adds its subcommand with `func` set to its handler.
-COMMAND_MODULES = ("flows.events_cli", "flows.serve_cli", "flows.inbox_cli", "flows.status_cli")
+COMMAND_MODULES = (
+    "flows.events_cli",
+    "flows.serve_cli",
+    "flows.inbox_cli",
+    "flows.status_cli",
+    "flows.reparse_cli",
+    "flows.sources_cli",
+)
 
 
 def _add_commands_of(module_name: str, commands: Any) -> None:
