@@ -8,7 +8,6 @@ metadata alone: a page without OG or JSON-LD parses the same.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -18,7 +17,7 @@ from parsers.dates import parse_iso_date, parse_page_date
 from parsers.limits import MAX_BLOCKS, MAX_TEXT_LINES
 from parsers.metadata import edition_language, ld_authors, ld_keywords, ld_text, strip_site_suffix
 from parsers.record import Block, ParseError, normalize_text
-from parsers.text import AUTHOR_LABELS, TAG_LABELS, body_text, dedupe, detect_language
+from parsers.text import TAG_LABELS, author_names, body_text, dedupe, detect_language
 
 # Selectors that hold on either generation and on pages of a layout not seen yet.
 _ROOTS = ("article", ".article", "[itemtype*=Article]", "main")
@@ -44,8 +43,6 @@ _AUTHORS = (
 _AUTHOR_BLOCKS = (".article__author", "[class*=author]", "[itemprop=author]")
 _CATEGORIES = (".article__category a", ".article__category", ".breadcrumbs a:last-child")
 _MAIN_IMAGES = ("figure", ".article__photo", "[class*=photo]", "[class*=image]")
-_AUTHOR_SEPARATORS = re.compile(r"\s*(?:,|;|\s+и\s+|\s+және\s+|\s+and\s+|&)\s*")
-_MAX_AUTHOR_CHARS = 80  # a byline longer than this is a sentence, not a name
 
 
 class ArticleParser(BaseParser):
@@ -198,14 +195,18 @@ class ArticleParser(BaseParser):
     def authors(self) -> list[str]:
         """However the page shows it: a name element or link, plain text in the author block,
         JSON-LD `author`, `meta[name=author]` — the first that gives a person's name."""
-        names = author_names(n.text(deep=True, separator=" ") for n in self.page.all(self.AUTHORS))
+        agencies = self.AGENCY_NAMES
+        names = author_names(
+            (n.text(deep=True, separator=" ") for n in self.page.all(self.AUTHORS)), agencies
+        )
         if not names:
-            names = author_names(
-                _own_text(node) for node in self.page.all(self.AUTHOR_BLOCKS, self._root())[:3]
-            )
+            blocks = self.page.all(self.AUTHOR_BLOCKS, self._root())[:3]
+            names = author_names((_own_text(node) for node in blocks), agencies)
         if not names:
-            names = ld_authors(self.page.ld_value("author")) or author_names(self.page.meta.get("author", []))
-        return dedupe([n for n in names if n.casefold() not in self.AGENCY_NAMES])
+            names = author_names(ld_authors(self.page.ld_value("author")), agencies)
+        if not names:
+            names = author_names(self.page.meta.get("author", []), agencies)
+        return names
 
     @attribute
     def tags(self) -> list[str]:
@@ -276,23 +277,6 @@ def _is_inside(node: Any, ancestor: Any) -> bool:
             return True
         parent = parent.parent
     return False
-
-
-def author_names(texts: Any) -> list[str]:
-    """Person names from byline texts: labels ('Автор', 'Author') dropped, "A, B и C" split."""
-    names: list[str] = []
-    for text in texts:
-        text = normalize_text(text)
-        for label in AUTHOR_LABELS:
-            if text.casefold().endswith(" " + label):
-                text = text[: -len(label) - 1]
-            if text.casefold().startswith(label + ":") or text.casefold().startswith(label + " "):
-                text = text[len(label) + 1 :].lstrip(": ")
-        for part in _AUTHOR_SEPARATORS.split(text):
-            part = normalize_text(part)
-            if part and part.casefold() not in AUTHOR_LABELS and len(part) <= _MAX_AUTHOR_CHARS:
-                names.append(part)
-    return names
 
 
 def _own_text(node: Any) -> str:
