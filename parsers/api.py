@@ -46,6 +46,8 @@ def parse_html(
     page = Page.from_html(html, url)
     if source is None:
         source = source_for_url(page.url) if page.url else _source_by_markers(page)
+    edition = source.edition_of(page.url) if page.url and not source.generic else None
+    page.edition_language = edition.language if edition else None
     version = choose_version(parser_versions(source), page)
     parser = version(page)
     try:

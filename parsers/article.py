@@ -248,7 +248,7 @@ class ArticleParser(BaseParser):
     def language(self) -> str | None:
         # The edition in the address is certain; next the script of the text itself, because
         # templates often carry one `lang` for every edition; `lang` only settles ru vs kk.
-        from_url = edition_language(self.page.url)
+        from_url = self.page.edition_language or edition_language(self.page.url)
         if from_url:
             return from_url
         detected = detect_language(" ".join((self.title() or "", self.body()[:2000])))

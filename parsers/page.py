@@ -71,6 +71,8 @@ class Page:
     url: str | None
     html_lang: str | None
     truncated: bool
+    # The language of the source edition that holds `url` (set by parsers.api); None when unknown.
+    edition_language: str | None = None
 
     @classmethod
     def from_html(cls, html: str, url: str | None = None) -> Page:
