@@ -54,7 +54,7 @@ def run_crawl(warehouse: Path, base_url: str, concurrency: int, max_pages: int, 
     """Run one crawl as a measured child process."""
     command = [
         str(Path(sys.executable).with_name("kazinform")),
-        "crawl",
+        "crawl", "kazinform",
         "--warehouse", str(warehouse),
         "--revisit", "all",
         "--rate", "0",

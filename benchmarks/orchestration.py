@@ -102,7 +102,7 @@ def _crawl_command(
     max_pages, max_links = articles // 24 + 2, articles
     if with_prefect:
         return [
-            str(Path(sys.executable).with_name("kazinform")), "crawl",
+            str(Path(sys.executable).with_name("kazinform")), "crawl", "kazinform",
             "--warehouse", str(warehouse), "--revisit", "all", "--rate", "0",
             "--concurrency", str(concurrency), "--max-pages", str(max_pages),
             "--max-links-per-page", str(max_links),

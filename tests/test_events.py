@@ -210,6 +210,7 @@ def test_with_the_api_gone_a_crawl_loads_and_keeps_its_events_for_events_flush(
         [
             KAZINFORM,
             "crawl",
+            "kazinform",
             "--warehouse",
             str(warehouse),
             "--revisit",

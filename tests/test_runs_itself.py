@@ -75,10 +75,23 @@ def test_served_deployments_react_to_an_edit_and_a_dropped_file(
         wait_for(lambda: completed("crawl-new"), RUN_DONE_WITHIN_S, f"a scheduled crawl ({serve.log})")
 
         # An editor changes one article; a person's crawl finds it while the schedules go on.
-        (article_id,) = query(warehouse, "select article_id from articles order by article_id limit 1")[0]
+        (article_id,) = query(
+            warehouse,
+            "select article_id from articles where source = 'kazinform' order by article_id limit 1",
+        )[0]
         site.edit(article_id, title="Заголовок исправлен редактором", tags=["Правка", "Астана"])
         person = subprocess.run(
-            [KAZINFORM, "crawl", "--warehouse", str(warehouse), "--revisit", "all", "--rate", "0"],
+            [
+                KAZINFORM,
+                "crawl",
+                "kazinform",
+                "--warehouse",
+                str(warehouse),
+                "--revisit",
+                "all",
+                "--rate",
+                "0",
+            ],
             env=env,
             capture_output=True,
             text=True,

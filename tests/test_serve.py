@@ -191,7 +191,7 @@ def test_settings_flag_over_environment_over_default(tmp_path: Path) -> None:
     new, due = plans["crawl-new"], plans["revisit-due"]
     warehouse = str((tmp_path / "w.duckdb").resolve())
     assert new.parameters == {
-        "source_names": ["kazinform"],  # every registered source
+        "source_names": [],  # every source registered when the run starts
         "warehouse_path": warehouse,
         "revisit": "none",
         "max_pages": 3,
