@@ -85,6 +85,19 @@ def dedupe(values: list[str]) -> list[str]:
 # --- promo and boilerplate lines --------------------------------------------------------------
 
 
+# Channel invitations and error-report notes many outlets end articles with. A source's parser adds
+# its own patterns; these are kept to phrases no article sentence starts with.
+COMMON_PROMO_PATTERNS: tuple[str, ...] = (
+    r"^(?:подписывайтесь|подпишитесь)\b.{0,80}(?:telegram|телеграм|канал|instagram|youtube|whatsapp|"
+    r"facebook|вконтакте|дзен)",
+    r"^(?:subscribe|follow us|join us)\b.{0,80}(?:telegram|channel|instagram|youtube|whatsapp|facebook|"
+    r"twitter|newsletter)",
+    r"^(?:жазылыңыз|біздің).{0,80}(?:telegram|телеграм|арна|instagram|youtube|whatsapp)",
+    r"^если вы (?:нашли|заметили) ошибку",
+    r"^found (?:a|an) (?:error|typo)",
+)
+
+
 @lru_cache(maxsize=64)
 def _compiled(patterns: tuple[str | re.Pattern[str], ...]) -> tuple[re.Pattern[str], ...]:
     return tuple(p if isinstance(p, re.Pattern) else re.compile(p, re.IGNORECASE) for p in patterns)
