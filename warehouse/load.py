@@ -30,6 +30,17 @@ How a batch is merged
   batches would.
 - A failure anywhere rolls the whole batch back; nothing of it is visible afterwards.
 
+Re-parses (status `reparsed`, flows.reparse)
+  A stored raw page read again by today's parser. It is merged by the same statements as a visit,
+  with three differences: it is applied only when the article's current version was made from that
+  very page (else `superseded`: a visit has made another since it was read), it makes a version when
+  any tracked field differs (a parser fix of a date alone counts; `unchanged` otherwise), and it is
+  not a visit of the site: the schedule, last_seen_at, last_visited_at, last_changed_at and the
+  deleted flag stay as they were, and no event is written. Its change rows have cause `reparse`
+  (never flip-flops, never counted in `articles.edits`). Only a re-parse that made a version is
+  written to `visits` (outcome `reparsed`, the raw page's sha256, the run id); the others leave
+  nothing, so re-parsing unchanged output writes nothing at all.
+
 Flip-flop rule
   A change of field F of an article from X to Y is flagged `flipflop` when an earlier change of the
   same field of the same article had the same unordered pair of values {X, Y}. So for A→B→A→B the first
@@ -74,7 +85,8 @@ _ROUNDS = "load_rounds"
 _NEW_VERSIONS = "load_new_versions"
 _STAGED_RAW = "load_staged_raw"
 _VISIT_ROWS = "load_visit_rows"
-_REGISTERED = (_STAGED_VISITS, _STAGED_RAW, _NEW_RAW, _ROUND, _ROUNDS, _NEW_VERSIONS, _VISIT_ROWS)
+_REPARSES = "load_reparse"
+_REGISTERED = (_STAGED_VISITS, _STAGED_RAW, _NEW_RAW, _ROUND, _ROUNDS, _NEW_VERSIONS, _VISIT_ROWS, _REPARSES)
 _FIELD_ORDER = {name: i for i, name in enumerate(TRACKED_FIELDS)}
 _VERSION_EVENTS: dict[str, EventKind] = {"created": "created", "changed": "changed", "redirected": "moved"}
 
@@ -189,8 +201,10 @@ def _load_staged(
         conn.register(_STAGED_RAW, staged.raw_keys)
         (base,) = conn.execute(sql.NEXT_VISIT_BASE).fetchall()[0]
         _insert_raw_pages(conn, staged)
+        classify = sql.classify(with_reparses=_register_reparses(conn, staged))
         rounds = [
-            _merge_round(conn, base, round_number, staged) for round_number in range(1, staged.rounds + 1)
+            _merge_round(conn, classify, base, round_number, staged)
+            for round_number in range(1, staged.rounds + 1)
         ]
         outcomes = _outcomes(staged, rounds)
         _insert_visits(conn, run_id, base, staged.light_visits.append_column("outcome", outcomes))
@@ -226,12 +240,25 @@ def _insert_raw_pages(conn: duckdb.DuckDBPyConnection, staged: StagedBatch) -> N
     conn.execute(sql.INSERT_RAW_PAGES)
 
 
+def _register_reparses(conn: duckdb.DuckDBPyConnection, staged: StagedBatch) -> bool:
+    """Register the batch's re-parses with their records' field hashes (sql.classify compares every
+    field for them); False when the batch has none."""
+    visits = staged.light_visits
+    is_reparse = pc.equal(visits.column("status"), "reparsed")
+    if not pc.any(is_reparse).as_py():
+        return False
+    reparses = visits.select(["pos", "source", "article_id"]).filter(is_reparse)
+    hashes = staged.field_hashes(reparses.column("pos"))
+    conn.register(_REPARSES, reparses.append_column("reparse_hashes", hashes.cast(HASH_TYPE)))
+    return True
+
+
 def _merge_round(
-    conn: duckdb.DuckDBPyConnection, base: int, round_number: int, staged: StagedBatch
+    conn: duckdb.DuckDBPyConnection, classify: str, base: int, round_number: int, staged: StagedBatch
 ) -> pa.Table:
-    """Merge one round; return its classification (sql.CLASSIFY's columns and the staged field
+    """Merge one round; return its classification (`classify`'s columns and the staged field
     hashes, ordered by pos)."""
-    classified = conn.sql(sql.CLASSIFY, params={"base": base, "round": round_number}).to_arrow_table()
+    classified = conn.sql(classify, params={"base": base, "round": round_number}).to_arrow_table()
     classified = classified.sort_by("pos")
     new_versions = _rows_where(classified.select(["pos", *_VERSION_KEYS.values()]), classified["new_version"])
     # The record columns and field hashes of the new versions alone: an unchanged record is

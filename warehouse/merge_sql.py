@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from parsers.record import TRACKED_FIELDS
 
+# Outcomes of a visit of the site that make a version (and an event); a re-parse's version
+# (`reparsed`) is made by the same statements but announces nothing (warehouse.outbox).
 VERSIONING_OUTCOMES = "('created', 'changed', 'redirected')"
+RECORD_STATUSES_SQL = "('parsed', 'reparsed')"
 
 # The first visit_id of the batch is $base + 1, $base being the largest one stored (NEXT_VISIT_BASE);
 # visit ids follow input order.
@@ -26,8 +29,8 @@ RECORD_PACKAGE = "INSERT INTO load_packages VALUES (?, ?, ?, ?, now())"
 # costs less than writing a temp table, and the load reads outcomes, new version keys and events
 # from it without another query. The load orders it by pos, in Arrow (~3x quicker than an ORDER BY
 # here); left in join order, a revisit of 100,000 articles measured 0.25 s at commit instead of 0.10.
-CLASSIFY = f"""
-WITH compared AS (
+_CLASSIFY = """
+WITH {reparse_basis}compared AS (
     SELECT b.pos, b.source, b.article_id, b.status, b.visited_at, b.content_hash, b.record_url,
            s.article_id IS NOT NULL AS known,
            -- the state row's rowid: the updates below find it by one integer, not two strings
@@ -35,12 +38,14 @@ WITH compared AS (
            s.rowid AS state_row,
            s.current_version, coalesce(s.deleted, false) AS was_deleted,
            s.revisit_interval AS previous_interval, s.field_hashes AS kept_hashes,
-           CASE WHEN b.status = 'parsed' THEN b.published_at ELSE s.published_at END AS published_at,
+           CASE WHEN b.status IN {record_statuses} THEN b.published_at ELSE s.published_at END
+               AS published_at,
            coalesce(s.first_seen_at, b.visited_at) AS first_seen_at,
            -- a record without an address keeps the article's known one
-           CASE WHEN b.status = 'parsed' THEN coalesce(b.record_url, s.url) ELSE s.url END AS new_url,
+           CASE WHEN b.status IN {record_statuses} THEN coalesce(b.record_url, s.url) ELSE s.url END
+               AS new_url,
            CASE
-               WHEN b.status <> 'parsed' THEN b.status
+{reparse_outcome}               WHEN b.status <> 'parsed' THEN b.status
                WHEN s.article_id IS NULL THEN 'created'
                WHEN coalesce(b.record_url, s.url) IS DISTINCT FROM s.url THEN 'redirected'
                WHEN b.content_hash <> s.current_hash THEN 'changed'
@@ -48,10 +53,11 @@ WITH compared AS (
            END AS outcome
     FROM load_staged_visits AS b
     LEFT JOIN article_state AS s ON s.source = b.source AND s.article_id = b.article_id
+    {reparse_join}
     WHERE b.occurrence = $round
 ), decided AS (
     SELECT *,
-           outcome IN {VERSIONING_OUTCOMES} AS new_version,
+           outcome IN {versioning_outcomes} OR outcome = 'reparsed' AS new_version,
            status = 'gone' AND known AND NOT was_deleted AS deleted_now,
            status = 'parsed' AND was_deleted AS restored,
            -- the age in seconds (a difference of epochs costs a third of an interval's epoch)
@@ -87,6 +93,45 @@ SELECT d.pos, $base + d.pos + 1 AS visit_id,
 FROM decided_eventful AS d
 """
 
+# A batch with re-parses (flows.reparse) also reads, for each, the raw page its article's current
+# version was made from and the field hashes of the re-parsed record (`load_reparse`: pos, source,
+# article_id, reparse_hashes, registered by the load). Other batches skip both.
+_REPARSE_BASIS = """reparse_basis AS (
+    SELECT p.pos, p.reparse_hashes, x.raw_sha256 AS basis_sha
+    FROM load_reparse AS p
+    LEFT JOIN article_versions AS v
+      ON v.source = p.source AND v.article_id = p.article_id AND v.valid_to IS NULL
+    LEFT JOIN visits AS x ON x.visit_id = v.visit_id
+), """
+_REPARSE_JOIN = "LEFT JOIN reparse_basis AS rb ON rb.pos = b.pos"
+# A re-parse is applied only to the version made from the page it read (a visit since then may
+# have made another: `superseded`), and only when some tracked field differs (`reparsed`): a
+# parser fix of a date or a caption alone is what a re-parse is for, so every field counts here,
+# where a visit needs a new content hash or address.
+_REPARSE_OUTCOME = """WHEN b.status = 'reparsed' THEN CASE
+                   WHEN s.article_id IS NULL OR rb.basis_sha IS DISTINCT FROM b.raw_sha256 THEN 'superseded'
+                   WHEN b.content_hash <> s.current_hash
+                     OR CASE WHEN b.record_url IS NULL
+                             THEN list_concat([s.field_hashes[1]], rb.reparse_hashes[2:])
+                             ELSE rb.reparse_hashes END IS DISTINCT FROM s.field_hashes THEN 'reparsed'
+                   ELSE 'unchanged'
+               END
+               """
+
+
+def classify(with_reparses: bool) -> str:
+    """CLASSIFY, reading the re-parse basis only for a batch that holds re-parses."""
+    return _CLASSIFY.format(
+        reparse_basis=_REPARSE_BASIS if with_reparses else "",
+        reparse_join=_REPARSE_JOIN if with_reparses else "",
+        reparse_outcome=_REPARSE_OUTCOME if with_reparses else "",
+        record_statuses=RECORD_STATUSES_SQL,
+        versioning_outcomes=VERSIONING_OUTCOMES,
+    )
+
+
+CLASSIFY = classify(with_reparses=False)
+
 # A new version's field hashes: the staged ones (`staged_hashes`, put beside the classification by
 # the load), the url's replaced by the known one where the record has no address.
 NEW_HASHES = """CASE WHEN r.kept_url_hash IS NULL THEN r.staged_hashes
@@ -111,24 +156,28 @@ _FIELD_NAMES = "[" + ", ".join(f"'{f}'" for f in TRACKED_FIELDS) + "]"
 # A field changed when its hash differs from the one kept for the current version: no stored text
 # is read. Change rows are narrow (the view article_changes shows the values from the versions);
 # `deleted` rows carry their values. A change is a flip-flop when the same article's same field
-# already changed between the same two values (in either direction).
+# already changed between the same two values (in either direction). Each row says its cause: `edit`
+# (a visit found it) or `reparse` (today's parser read the same page differently). Re-parse rows
+# are never flip-flops and earlier ones make no edit a flip-flop: a parser fix is not page noise.
 INSERT_CHANGES = f"""
 INSERT INTO article_field_changes BY NAME
 WITH compared AS (
     SELECT source, article_id, version, visited_at AS changed_at, visit_id,
+           CASE WHEN status = 'reparsed' THEN 'reparse' ELSE 'edit' END AS cause,
            unnest({_FIELD_NAMES}) AS field,
            unnest(previous_hashes) AS old_hash,
            unnest({NEW_HASHES}) AS new_hash
     FROM load_round AS r
     WHERE new_version AND outcome <> 'created'
 ), field_changes AS (
-    SELECT source, article_id, version, changed_at, visit_id, field,
+    SELECT source, article_id, version, changed_at, visit_id, field, cause,
            NULL::VARCHAR AS old_value, NULL::VARCHAR AS new_value,
            change_pair_hash(old_hash, new_hash) AS value_pair_hash
     FROM compared
     WHERE old_hash <> new_hash
 ), deletion_changes AS (
     SELECT source, article_id, version, visited_at AS changed_at, visit_id, 'deleted' AS field,
+           'edit' AS cause,
            CASE WHEN deleted_now THEN 'false' ELSE 'true' END AS old_value,
            CASE WHEN deleted_now THEN 'true' ELSE 'false' END AS new_value,
            change_pair_hash(field_value_hash('false'), field_value_hash('true')) AS value_pair_hash
@@ -141,9 +190,10 @@ WITH compared AS (
     FROM article_field_changes AS c
     SEMI JOIN candidates AS k
       ON k.source = c.source AND k.article_id = c.article_id AND k.field = c.field
+    WHERE c.cause = 'edit'
 )
 SELECT k.source, k.article_id, k.version, k.field, k.old_value, k.new_value, k.changed_at, k.visit_id,
-       k.value_pair_hash, e.source IS NOT NULL AS flipflop
+       k.value_pair_hash, k.cause, k.cause = 'edit' AND e.source IS NOT NULL AS flipflop
 FROM candidates AS k
 LEFT JOIN earlier AS e
   ON e.source = k.source AND e.article_id = k.article_id AND e.field = k.field
@@ -164,6 +214,7 @@ WHERE r.outcome = 'created'
 
 # Every visit of a known article moves when it was seen and when it is due again. Only the columns
 # that every visit moves are written here: updating a column rewrites it at the next checkpoint.
+# A re-parse is no visit of the site: it leaves these as they were.
 UPDATE_VISITED_STATE = """
 UPDATE article_state AS s SET
     last_seen_at = CASE WHEN r.status IN ('parsed', 'not_modified') THEN r.visited_at ELSE s.last_seen_at END,
@@ -171,18 +222,19 @@ UPDATE article_state AS s SET
     revisit_interval = r.next_interval,
     next_visit_at = r.visited_at + r.next_interval
 FROM load_round AS r
-WHERE r.known AND s.rowid = r.state_row
+WHERE r.known AND s.rowid = r.state_row AND r.status <> 'reparsed'
 """
 
-# A new version, a deletion or a restoration (the only visits that move these columns).
+# A new version, a deletion or a restoration (the only visits that move these columns). A
+# re-parse's version keeps the article deleted or not, and last_changed_at (a change found on the site).
 UPDATE_CHANGED_STATE = f"""
 UPDATE article_state AS s SET
     url = r.new_url,
-    deleted = r.status = 'gone',
+    deleted = CASE WHEN r.status = 'reparsed' THEN s.deleted ELSE r.status = 'gone' END,
     current_version = r.version,
     current_hash = CASE WHEN r.new_version THEN r.content_hash ELSE s.current_hash END,
     published_at = CASE WHEN r.new_version THEN r.published_at ELSE s.published_at END,
-    last_changed_at = r.visited_at,
+    last_changed_at = CASE WHEN r.status = 'reparsed' THEN s.last_changed_at ELSE r.visited_at END,
     field_hashes = CASE WHEN r.new_version THEN {NEW_HASHES} ELSE s.field_hashes END
 FROM load_round AS r
 WHERE r.known AND r.eventful AND s.rowid = r.state_row
@@ -201,24 +253,28 @@ ANTI JOIN raw_pages AS r ON r.raw_sha256 = s.raw_sha256
 INSERT_RAW_PAGES = "INSERT INTO raw_pages BY NAME SELECT * FROM load_new_raw"
 
 # The staged visits with the outcome each was given (an article visit's from its round, any other
-# visit's status as is), in input order.
+# visit's status as is), in input order. A re-parse is written only when it made a version: the
+# version's visit names the run and the raw page it was read from; one that changed nothing leaves
+# no trace (its visit id is skipped).
 INSERT_VISITS = """
 INSERT INTO visits BY NAME
 SELECT $base + pos + 1 AS visit_id, $run_id AS run_id, source, article_id, url, path, visited_at, outcome,
        error, raw_sha256, bytes, http_status, etag, last_modified, content_type, requested_url
 FROM load_visit_rows
+WHERE status <> 'reparsed' OR outcome = 'reparsed'
 """
 
 # Events of the articles changed, moved, deleted or restored, with the fields each new version
 # changed; only this batch's change rows are read (visit ids above $base). A created article's event
 # needs no change rows: the load takes it from the classification (warehouse.load).
+# A re-parse's version gives no event (warehouse.outbox).
 CHANGE_EVENTS = """
 SELECT r.pos, r.outcome, r.deleted_now, r.restored, r.source, r.article_id, r.version, r.new_url AS url,
        coalesce(list(c.field) FILTER (WHERE c.field IS NOT NULL AND c.field <> 'deleted'), []) AS fields
 FROM load_rounds AS r
 LEFT JOIN (SELECT visit_id, field FROM article_field_changes WHERE visit_id > $base) AS c
   ON c.visit_id = r.visit_id
-WHERE r.outcome <> 'created' AND r.eventful
+WHERE r.outcome NOT IN ('created', 'reparsed') AND r.eventful
 GROUP BY ALL
 """
 

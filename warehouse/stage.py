@@ -49,7 +49,7 @@ from parsers.record import ArticleRecord, Block
 from warehouse.db import ROW_GROUP_SIZE
 from warehouse.field_hashes import HASH_TYPE, stage_field_hashes
 from warehouse.raw import encode_raw, raw_sha256
-from warehouse.visit import VisitInput
+from warehouse.visit import RECORD_STATUSES, VisitInput
 
 _TS = pa.timestamp("us", tz="UTC")
 _TEXTS = pa.list_(pa.string())
@@ -80,7 +80,7 @@ VISIT_SCHEMA = pa.schema(
 )
 
 # Statuses whose visit says something about the article itself, and so are merged in input order.
-ARTICLE_STATUSES = frozenset({"parsed", "not_modified", "gone"})
+ARTICLE_STATUSES = frozenset({"parsed", "not_modified", "gone", "reparsed"})
 
 VERSION_SCHEMA = pa.schema(
     [
@@ -169,9 +169,9 @@ class StagedBatch:
 
     @property
     def versions(self) -> pa.Table:
-        """VERSION_SCHEMA, one row per parsed visit."""
+        """VERSION_SCHEMA, one row per visit with a record (parsed or re-parsed)."""
         if self._versions is None:
-            parsed = pc.equal(self.light_visits.column("status"), "parsed")
+            parsed = pc.is_in(self.light_visits.column("status"), value_set=pa.array(sorted(RECORD_STATUSES)))
             self._versions = self.version_rows(self.light_visits.column("pos").filter(parsed))
         return self._versions
 
@@ -272,10 +272,10 @@ def stage_batch(visits: Sequence[VisitInput]) -> StagedBatch:
 def _check_records(visits: Sequence[VisitInput]) -> None:
     """What staging the heavy columns later would refuse, refused now (nothing is written yet)."""
     for p, visit in enumerate(visits):
-        if visit.status != "parsed":
+        if visit.status not in RECORD_STATUSES:
             continue
         if visit.record is None:
-            raise ValueError(f"visit {p} ({visit.locator}) has status 'parsed' but carries no record")
+            raise ValueError(f"visit {p} ({visit.locator}) has status {visit.status!r} but carries no record")
         _utc(visit.record.updated_at)
 
 
@@ -350,15 +350,16 @@ def _layout_entry(block: Block, from_body: bool) -> dict[str, str]:
 
 
 def stage_versions(visits: Sequence[VisitInput], positions: Sequence[int] | None = None) -> pa.Table:
-    """Heavy record columns of the parsed visits at `positions` (default: every parsed visit),
+    """Heavy record columns of the visits at `positions` (default: every visit with a record),
     keyed by their position in the batch."""
     if positions is None:
-        positions = [i for i, v in enumerate(visits) if v.status == "parsed"]
+        positions = [i for i, v in enumerate(visits) if v.status in RECORD_STATUSES]
     records: list[ArticleRecord] = []
     for p in positions:
         record = visits[p].record
         if record is None:
-            raise ValueError(f"visit {p} ({visits[p].locator}) has status 'parsed' but carries no record")
+            status = visits[p].status
+            raise ValueError(f"visit {p} ({visits[p].locator}) has status {status!r} but carries no record")
         records.append(record)
     columns: dict[str, Sequence[object]] = {
         "pos": positions,

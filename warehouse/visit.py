@@ -15,11 +15,28 @@ from parsers.record import ArticleRecord
 # - gone:         HTTP 404/410 for a known article address
 # - failed:       the fetch itself failed (timeouts, 5xx after retries, refused, too large, wrong type)
 # - listed:       a feed or listing page read fine (no article of its own; article_id is None)
-FetchStatus = Literal["parsed", "parse_error", "not_modified", "gone", "failed", "listed"]
+# - reparsed:     a stored raw page read again by today's parser (flows.reparse), not a visit of the
+#                 site: `raw` is the page the article's current version was made from
+FetchStatus = Literal["parsed", "parse_error", "not_modified", "gone", "failed", "listed", "reparsed"]
 
-# Final outcomes written to visits.outcome.
+# Statuses that carry a record.
+RECORD_STATUSES = frozenset({"parsed", "reparsed"})
+
+# Final outcomes. A re-parse is written to visits only when it makes a version (`reparsed`); the
+# load reports its other re-parses as `unchanged` (today's parser gives the same fields) or
+# `superseded` (the current version is no longer the one made from that raw page), writing nothing.
 Outcome = Literal[
-    "created", "changed", "unchanged", "not_modified", "redirected", "gone", "failed", "parse_error", "listed"
+    "created",
+    "changed",
+    "unchanged",
+    "not_modified",
+    "redirected",
+    "gone",
+    "failed",
+    "parse_error",
+    "listed",
+    "reparsed",
+    "superseded",
 ]
 
 
@@ -29,7 +46,7 @@ class VisitInput:
     locator: str  # the URL fetched (final address after redirects) or the file path read
     visited_at: datetime  # timezone-aware UTC
     status: FetchStatus
-    record: ArticleRecord | None = None  # set when status == "parsed"
+    record: ArticleRecord | None = None  # set when status is "parsed" or "reparsed"
     article_id: str | None = None  # known from the record, or derived from the URL when there is none
     raw: bytes | None = None  # the body exactly as received/read; kept in raw_pages by sha256
     error: str | None = None  # the reason, for parse_error/failed
