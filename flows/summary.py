@@ -20,11 +20,16 @@ class RunSummary:
     bytes_read: int = 0
     unmatched_inputs: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    # Records read, by parser version ("kazinform@2026.1", "generic@1.0"): what read the pages, so
+    # a run that fell back to the generic parser says so.
+    parsers: Counter[str] = field(default_factory=Counter)
 
     def add(self, visits: list[VisitInput], outcomes: list[str]) -> None:
         for visit, outcome in zip(visits, outcomes, strict=True):
             self.counts[outcome] += 1
             self.bytes_read += len(visit.raw or b"")
+            if visit.record is not None:
+                self.parsers[visit.record.parser] += 1
             if outcome in FAILURE_OUTCOMES:
                 self.failures.append((visit.locator, outcome, visit.error or ""))
 
@@ -40,6 +45,8 @@ class RunSummary:
         lines = [f"{self.title} (run {self.run_id}): {self.visits} visits in {self.elapsed_s:.1f} s"]
         lines += [f"  {outcome:<13} {count}" for outcome, count in sorted(self.counts.items())]
         lines.append(f"  bytes read    {self.bytes_read}")
+        if self.parsers:
+            lines.append(f"  read by       {self.parsers_line()}")
         lines += [f"  {line}" for line in self.extra_lines()]
         if self.counts.get("pending"):
             pending = self.counts["pending"]
@@ -58,6 +65,12 @@ class RunSummary:
                 lines.append(f"  … and {len(self.failures) - MAX_FAILURES_SHOWN} more (see visits)")
         return "\n".join(lines)
 
+    def parsers_line(self) -> str:
+        """'kazinform@2026.1 120, generic@1.0 15 (generic parser: 15)'."""
+        line = ", ".join(f"{parser} {count}" for parser, count in sorted(self.parsers.items()))
+        generic = sum(n for parser, n in self.parsers.items() if parser.startswith("generic@"))
+        return line + (f" (generic parser: {generic})" if generic else "")
+
     def to_markdown(self) -> str:
         rows = "\n".join(f"| {outcome} | {count} |" for outcome, count in sorted(self.counts.items()))
         parts = [
@@ -65,6 +78,8 @@ class RunSummary:
             f"Run `{self.run_id}`: {self.visits} visits, {self.bytes_read} bytes, {self.elapsed_s:.1f} s.",
             "| outcome | visits |\n|---|---|\n" + rows,
         ]
+        if self.parsers:
+            parts.append(f"Read by: {self.parsers_line()}.")
         parts += [f"- {line}" for line in self.extra_lines()]
         if self.unmatched_inputs:
             parts.append("No input matched: " + ", ".join(f"`{p}`" for p in self.unmatched_inputs))

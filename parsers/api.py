@@ -51,23 +51,27 @@ def parse_html(
     version = choose_version(parser_versions(source), page)
     parser = version(page)
     try:
-        fields = parser.extract()
-        has_body = bool(fields["body"])
-        complete = parser.body_is_complete()
-        signal = parser.has_article_signal()
+        return _record(parser, page, source, locator, len(html))
     except ParseError:
         raise
     except Exception as error:
         # One page a parser cannot read names the parser that failed; the run goes on.
         reason = f"parser {version.parser_id()} failed on this page ({type(error).__name__}: {error})"
         raise ParseError(reason, source_name=locator) from error
-    if page.truncated and (not has_body or not complete):
+
+
+def _record(parser: BaseParser, page: Page, source: Source, locator: str, size: int) -> ArticleRecord:
+    """The record of the page as `parser` reads it; ParseError when it holds no article."""
+    fields = parser.extract()
+    parser_id = type(parser).parser_id()
+    has_body = bool(fields["body"])
+    if page.truncated and (not has_body or not parser.body_is_complete()):
         raise ParseError(
-            f"truncated HTML: the page ends after {len(html)} characters without </html>, "
+            f"truncated HTML: the page ends after {size} characters without </html>, "
             f"and the article body is {'incomplete' if has_body else 'missing'}",
             source_name=locator,
         )
-    if not signal:
+    if not parser.has_article_signal():
         raise ParseError(
             "HTML page holds no article (no article element, headline, body container or article metadata)",
             source_name=locator,
@@ -77,7 +81,7 @@ def parse_html(
     if not has_body:
         raise ParseError(
             f"HTML page has a headline ({fields['title'][:60]!r}) but no article body "
-            f"(parser {version.parser_id()}: its selectors matched nothing)",
+            f"(parser {parser_id}: its selectors matched nothing)",
             source_name=locator,
         )
     if not fields["title"]:
@@ -102,7 +106,7 @@ def parse_html(
         image_url=fields["image_url"],
         image_caption=fields["image_caption"],
         image_credit=fields["image_credit"],
-        parser=version.parser_id(),
+        parser=parser_id,
     )
 
 
