@@ -27,6 +27,7 @@ body similarity against the default settings.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -56,6 +57,7 @@ from parsers.text import (
     dedupe,
     detect_language,
     drop_promo_blocks,
+    split_caption_credit,
 )
 
 # Characters of HTML handed to trafilatura. Its time is linear in the markup and steepest on
@@ -92,6 +94,7 @@ _AUTHORS = (
 _TAGS = ("a[rel=tag]", "[class*=tags] a", "[class*=tag-list] a")
 _CATEGORIES = ("[class*=categor] a", "[class*=breadcrumb] a:last-child")
 _FIGURES = ("figure", "[class*=photo]", "[class*=image]")
+_SIZE_SUFFIX = re.compile(r"[-_]\d{2,5}x\d{2,5}$")
 _DATE_NODES_READ = 3  # the article's own date comes first; later matches are related-news cards
 _TRAFILATURA_BLOCK_KINDS = {"p": "paragraph", "head": "heading", "quote": "quote", "code": "paragraph"}
 _ARTICLE_TYPES_SEEN = ("headline", "articleBody", "datePublished")
@@ -223,9 +226,10 @@ class GenericParser(BaseParser):
 
     @attribute
     def blocks(self) -> list[Block]:
-        lead = self.lead()
-        # The lead is its own field: trafilatura often keeps it as a paragraph (first or last).
-        blocks = [b for b in self._extracted() if not lead or b.text != lead]
+        # The lead and the title are fields of their own: trafilatura often keeps the lead as a
+        # paragraph (first or last) and, on pages without metadata, the headline as the first.
+        taken = {self.lead(), self.title()}
+        blocks = [b for b in self._extracted() if b.text not in taken]
         main_image = self._main_image()
         return [main_image, *blocks] if main_image is not None else blocks
 
@@ -313,8 +317,8 @@ class GenericParser(BaseParser):
         if url:
             url = urljoin(self.page.url or "", url)
             figure = _figure_of(self._figures(), url, self.page.url)
-            caption = ld_caption or (figure.text if figure else None)
-            credit = ld_credit or (figure.credit if figure else None)
+            caption, printed_credit = split_caption_credit(ld_caption or (figure.text if figure else None))
+            credit = ld_credit or (figure.credit if figure else None) or printed_credit
             if credit:
                 line = PHOTO_CREDIT.match(credit)
                 credit = line["credit"].strip() if line else credit
@@ -426,13 +430,20 @@ def _own_item_text(item: Any) -> str:
 def _figure_of(figures: list[Any], image_url: str, page_url: str | None) -> Block | None:
     """The figure (its caption and credit) around the picture at `image_url`, if the page has one;
     the lead picture comes early, so only the first figures are looked at."""
-    wanted = image_url.rsplit("/", 1)[-1].split("?")[0]
+    wanted = _picture_name(image_url)
     for figure in figures:
         image = figure if figure.tag == "img" else figure.css_first("img")
         src = (image.attributes.get("data-src") or image.attributes.get("src") or "") if image else ""
-        if wanted and src.split("?")[0].endswith(wanted):
+        if wanted and _picture_name(src) == wanted:
             return image_block(figure, page_url)
     return None
+
+
+def _picture_name(url: str) -> str:
+    """'…/uploads/2026/03/bakhty-terminal-696x464.jpg?v=2' → 'bakhty-terminal': the same picture
+    in another size (WordPress and most CMSs add the size to the name) has the same name."""
+    name = url.split("?")[0].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return _SIZE_SUFFIX.sub("", name)
 
 
 def _followed_by_content(node: Any) -> bool:

@@ -70,7 +70,7 @@ def ld_organisation_names(value: Any) -> list[str]:
     return [
         normalize_text(str(item["name"]))
         for item in items
-        if isinstance(item, dict) and item.get("@type") != "Person" and item.get("name")
+        if isinstance(item, dict) and "Organization" in str(item.get("@type", "")) and item.get("name")
     ]
 
 

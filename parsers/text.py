@@ -22,6 +22,26 @@ READ_ALSO = re.compile(
 PHOTO_CREDIT = re.compile(
     r"^\s*(?:photo\s+credit|photo|фото|сурет|图片来源|图片)\s*[:：]\s*(?P<credit>.+)$", re.IGNORECASE
 )
+# A caption that ends with its credit: "The yard of the terminal. Photo credit: KTZ".
+_TRAILING_CREDIT = re.compile(
+    r"^(?P<caption>.*?)[\s,;|/–—-]*\(?\b(?:photo\s+credit|photo|фото|сурет)\s*[:：]\s*(?P<credit>[^()]+?)\)?\.?$",
+    re.IGNORECASE,
+)
+
+
+MAX_CAPTION_CHARS = 1_000
+
+
+def split_caption_credit(caption: str | None) -> tuple[str | None, str | None]:
+    """'Caption. Photo credit: Name' → ('Caption.', 'Name'); a caption without a credit is kept whole."""
+    text = normalize_text(caption)
+    # Real captions are a sentence or two; a longer "caption" is not searched (bounds the regex).
+    match = _TRAILING_CREDIT.match(text) if text and len(text) <= MAX_CAPTION_CHARS else None
+    if match is None:
+        return text or None, None
+    return match["caption"].strip() or None, match["credit"].strip() or None
+
+
 AUTHOR_LABELS = frozenset({"автор", "авторы", "author", "authors", "авторлар", "作者"})
 TAG_LABELS = re.compile(r"^\s*(?:теги|тегтер|tags|标签)\s*[:：]\s*(?P<rest>.*)$", re.IGNORECASE)
 _FINAL_PUNCTUATION = tuple('.!?:;…,»"”)')
