@@ -10,32 +10,12 @@ import pytest
 
 from parsers.api import parse_bytes, parse_file
 from parsers.base import choose_version
+from parsers.fixtures import Fixture, assert_field_matches, case_id, field_cases
 from parsers.page import Page
 from parsers.publishers.kazinform import SOURCE, LayoutA, LayoutB
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kazinform"
 PAGES = sorted(FIXTURES.glob("*.html"))
-FIELDS = (
-    "source",
-    "article_id",
-    "url",
-    "language",
-    "title",
-    "lead",
-    "body",
-    "blocks",
-    "published_at",
-    "published_text",
-    "updated_at",
-    "authors",
-    "tags",
-    "category",
-    "image_url",
-    "image_caption",
-    "image_credit",
-    "parser",
-    "content_hash",
-)
 
 
 def _url(page: Path) -> str:
@@ -47,15 +27,6 @@ def _parsed(name: str) -> dict:
     return parse_file(page, url=_url(page)).to_json_dict()
 
 
-_CACHE: dict[str, dict] = {}
-
-
-def _actual(page: Path) -> dict:
-    if page.stem not in _CACHE:
-        _CACHE[page.stem] = _parsed(page.stem)
-    return _CACHE[page.stem]
-
-
 def test_there_are_enough_fixture_pages() -> None:
     assert len(PAGES) >= 8
     for page in PAGES:
@@ -63,11 +34,9 @@ def test_there_are_enough_fixture_pages() -> None:
         assert page.with_suffix(".meta.json").exists(), f"{page.name} has no meta (url)"
 
 
-@pytest.mark.parametrize("field", FIELDS)
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
-def test_fixture_field(page: Path, field: str) -> None:
-    expected = json.loads(page.with_suffix(".json").read_text(encoding="utf-8"))
-    assert _actual(page)[field] == expected[field]
+@pytest.mark.parametrize(("fixture", "field"), field_cases("kazinform"), ids=case_id)
+def test_fixture_field(fixture: Fixture, field: str) -> None:
+    assert_field_matches(fixture, field)
 
 
 @pytest.mark.parametrize(
