@@ -70,6 +70,8 @@ class ReplicaSite:
         self.feed_size = 50
         self.changed_at = NEWEST_AT  # Last-Modified of feeds and listings
         self.request_log: list[RequestRecord] = []
+        # Other sites by name, each answering every path under its host prefixes (replica.feedsite).
+        self.mounts: dict[str, Any] = {}
 
     @classmethod
     def generate(
@@ -81,6 +83,26 @@ class ReplicaSite:
     ) -> ReplicaSite:
         """`page_size="real"` serves article pages of 100–300 KB (see replica/chrome.py)."""
         return cls(generate_articles(n_articles, seed, generation_b_share), seed=seed, page_size=page_size)
+
+    @classmethod
+    def generate_all(
+        cls, n_articles: int = 100, seed: int = 0, other_articles: int | None = None, **options: Any
+    ) -> ReplicaSite:
+        """Kazinform at the root, Tengrinews (`other_articles`, default `n_articles`) and The Astana
+        Times (a third as many) mounted under their hosts' prefixes; `site.mounts[name]` is each."""
+        from replica.feedsite import AstanaTimesSite
+        from replica.tengrinews import TengrinewsSite
+
+        site = cls.generate(n_articles, seed, **options)
+        others = n_articles if other_articles is None else other_articles
+        site.mount(TengrinewsSite.generate(others, seed))
+        site.mount(AstanaTimesSite.generate(max(1, others // 3), seed))
+        return site
+
+    def mount(self, site: Any) -> Any:
+        """Hand every request under one of `site.prefixes` to `site` (its own faults, phases, log)."""
+        self.mounts[site.name] = site
+        return site
 
     # --- reading the catalogue -------------------------------------------------------------
 
@@ -194,6 +216,9 @@ class ReplicaSite:
 
     def respond(self, method: str, path: str, query: str, headers: dict[str, str], base_url: str) -> Response:
         """The answer to one request; `base_url` is the scheme and Host the client used."""
+        for mounted in self.mounts.values():
+            if mounted.serves(path):
+                return mounted.respond(method, path, query, headers, base_url)
         with self._lock:
             fault = self._faults.get(path)
             if fault and fault.consume():
