@@ -111,7 +111,8 @@ class Tengrinews2024(ArticleParser):
         return None
 
     def _shown_date(self) -> str | None:
-        for node in self.page.all(self.DATES)[:3]:
+        # Inside the article's container first: related-news blocks elsewhere carry dates too.
+        for node in (self.page.all(self.DATES, self._root()) or self.page.all(self.DATES))[:3]:
             text = normalize_text(node.text(deep=True, separator=" "))
             if parse_shown_date(text, self._now()):
                 return text
