@@ -18,10 +18,14 @@ WHERE source = $source AND article_id = $article_id
 ORDER BY version
 """
 SELECT_CHANGES = """
-SELECT version, field, old_value, new_value, changed_at, flipflop
+SELECT version, field, old_value, new_value, changed_at, flipflop, {cause}
 FROM article_changes
 WHERE source = $source AND article_id = $article_id
 ORDER BY version, changed_at
+"""
+# A warehouse no writer has opened since migration 008 has only edits.
+HAS_CAUSE = """
+SELECT count(*) FROM duckdb_columns() WHERE table_name = 'article_changes' AND column_name = 'cause'
 """
 SELECT_STATE = """
 SELECT url, deleted, first_seen_at, last_visited_at, next_visit_at
@@ -40,6 +44,7 @@ class FieldChange:
     new_value: str | None
     changed_at: datetime
     flipflop: bool
+    cause: str = "edit"  # `edit` (a visit found it) or `reparse` (today's parser read the page again)
 
 
 @dataclass(slots=True)
@@ -52,6 +57,11 @@ class VersionEntry:
     title: str | None
     content_hash: str
     changes: list[FieldChange] = field(default_factory=list)  # changes that led to this version
+
+    @property
+    def reparsed(self) -> bool:
+        """Made by a re-parse of the stored page (kazinform reparse), not by an edit of the page."""
+        return bool(self.changes) and all(c.cause == "reparse" for c in self.changes)
 
 
 @dataclass(slots=True)
@@ -87,8 +97,11 @@ def article_history(
     if not versions:
         return None
     by_number = {v.version: v for v in versions}
-    for version, name, old, new, changed_at, flipflop in conn.execute(SELECT_CHANGES, params).fetchall():
-        by_number[version].changes.append(FieldChange(name, old, new, changed_at, bool(flipflop)))
+    (has_cause,) = conn.execute(HAS_CAUSE).fetchone() or (0,)
+    select_changes = SELECT_CHANGES.format(cause="cause" if has_cause else "'edit'")
+    changes = conn.execute(select_changes, params).fetchall()
+    for version, name, old, new, changed_at, flipflop, cause in changes:
+        by_number[version].changes.append(FieldChange(name, old, new, changed_at, bool(flipflop), cause))
     for entry in versions:
         entry.changes.sort(key=lambda c: (c.changed_at, _FIELD_ORDER.get(c.field, len(_FIELD_ORDER))))
     state = conn.execute(SELECT_STATE, params).fetchone() or (versions[-1].url, False, None, None, None)
@@ -123,6 +136,7 @@ def _diff(old: str | None, new: str | None) -> list[str]:
 
 def _change_lines(change: FieldChange) -> list[str]:
     mark = "  [flip-flop]" if change.flipflop else ""
+    mark += "  [re-parse]" if change.cause == "reparse" else ""
     long_text = any(v and (len(v) > _SHORT or "\n\n" in v) for v in (change.old_value, change.new_value))
     if not long_text:
         return [f"    {change.field}: {_short(change.old_value)} → {_short(change.new_value)}{mark}"]
@@ -145,7 +159,8 @@ def render_history(history: ArticleHistory) -> str:
     ]
     for entry in history.versions:
         until = _when(entry.valid_to) if entry.valid_to else "current"
-        lines.append(f"v{entry.version}  {_when(entry.valid_from)} → {until}  (visit {entry.visit_id})")
+        made_by = f"visit {entry.visit_id}" + (", re-parse of the stored page" if entry.reparsed else "")
+        lines.append(f"v{entry.version}  {_when(entry.valid_from)} → {until}  ({made_by})")
         for change in entry.changes:
             lines.extend(_change_lines(change))
     return "\n".join(lines) + "\n"

@@ -19,6 +19,13 @@ What a row holds
   url}; `moved` {old_url, new_url, old_version, new_version, fields}; `created`, `deleted`,
   `restored` {version, url}.
 
+Re-parses write no event (decision)
+  A version made by `kazinform reparse` (outcome `reparsed`, change rows with cause `reparse`) is a
+  parser fix, not news about the article: no `kazinform.article.changed` (which starts the change
+  report) and no event of its own. A fix may touch every stored article at once, a
+  flood no consumer needs; the run's `kazinform.run.completed` carries how many versions it made,
+  and `visits` (outcome `reparsed`, that run id) says which (merge_sql.CHANGE_EVENTS leaves them out).
+
 Large first loads (decision)
   Changes, moves, deletions and restorations are always one event per article: they are few per
   run and each may start downstream work (the change report). `created` events are one per
