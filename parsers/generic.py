@@ -137,8 +137,12 @@ class GenericParser(BaseParser):
         return self.values["_root"]
 
     def _markup_texts(self, selectors: tuple[str, ...], limit: int = 20) -> list[str]:
+        """Texts of the first selector that matches in the article element, else in the whole page
+        (templates that wrap only the body text in <article> print the date and tags beside it)."""
         root = self._root()
         nodes = self.page.all(selectors, root) if root is not None else []
+        if not nodes and root is not None and root is not self.page.tree.body:
+            nodes = self.page.all(selectors)
         return [text for n in nodes[:limit] if (text := normalize_text(n.text(deep=True, separator=" ")))]
 
     def _site_names(self) -> list[str]:
