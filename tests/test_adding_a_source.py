@@ -11,6 +11,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from flows.cli import build_parser
 
 REPO = Path(__file__).resolve().parent.parent
 KAZINFORM = Path(sys.executable).parent / "kazinform"
@@ -269,3 +273,17 @@ def test_fixture_add_fetches_an_address_and_keeps_the_real_one(project: Path, mi
     gone = f"{mirror}/{HOST}/news/gone-1/"
     missing = kazinform(project, "fixture", "add", NAME, gone, env={"KAZINFORM_BASE_URL": mirror})
     assert missing.returncode == 2 and f"cannot fetch {gone}: HTTP 404" in missing.stderr
+
+
+def test_every_command_in_the_guide_is_one_the_cli_takes() -> None:
+    guide = (REPO / "docs" / "adding-a-source.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", guide, flags=re.DOTALL)
+    commands = [
+        shlex.split(line.split("  #")[0])
+        for block in blocks
+        for line in block.splitlines()
+        if line.startswith("kazinform ")
+    ]
+    assert {c[1] for c in commands} >= {"new-source", "fixture", "parse", "sources", "crawl"}
+    for command in commands:
+        build_parser().parse_args(command[1:])  # exits with status 2 on a command it does not take
