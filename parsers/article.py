@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from parsers.base import BaseParser, attribute
-from parsers.blocks import extract_blocks, image_block
+from parsers.blocks import extract_blocks, followed_by_content, image_block
 from parsers.dates import parse_iso_date, parse_page_date
 from parsers.limits import MAX_BLOCKS, MAX_TEXT_LINES
 from parsers.metadata import edition_language, ld_authors, ld_keywords, ld_text, strip_site_suffix
@@ -143,7 +143,7 @@ class ArticleParser(BaseParser):
         if not self.page.truncated:
             return True
         body = self._body_node() or self._root()
-        return body is not None and _followed_by_content(body)
+        return body is not None and followed_by_content(body)
 
     @attribute
     def body(self) -> str:
@@ -256,18 +256,6 @@ class ArticleParser(BaseParser):
         if detected == "ru" and declared == "kk":
             return declared
         return detected or declared
-
-
-def _followed_by_content(node: Any) -> bool:
-    """Whether any element comes after `node` in the document (a cut-off page ends inside its last node)."""
-    while node is not None and node.tag != "html":
-        sibling = node.next
-        while sibling is not None:
-            if sibling.tag != "-text" or (sibling.text(deep=False) or "").strip():
-                return True
-            sibling = sibling.next
-        node = node.parent
-    return False
 
 
 def _is_inside(node: Any, ancestor: Any) -> bool:

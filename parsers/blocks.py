@@ -10,6 +10,7 @@ there, so a hostile page costs at most that many blocks.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborNode
@@ -223,3 +224,15 @@ def extract_blocks(container: LexborNode, page_url: str | None) -> list[Block]:
     collector = _BlockCollector(page_url)
     collector.walk(container)
     return collector.blocks
+
+
+def followed_by_content(node: Any) -> bool:
+    """Whether any element comes after `node` in the document (a cut-off page ends inside its last node)."""
+    while node is not None and node.tag != "html":
+        sibling = node.next
+        while sibling is not None:
+            if sibling.tag != "-text" or (sibling.text(deep=False) or "").strip():
+                return True
+            sibling = sibling.next
+        node = node.parent
+    return False

@@ -35,7 +35,7 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser
 
 from parsers.base import BaseParser, attribute
-from parsers.blocks import extract_blocks, image_block
+from parsers.blocks import extract_blocks, followed_by_content, image_block
 from parsers.dates import parse_iso_date, parse_page_date
 from parsers.limits import MAX_BLOCKS, MAX_TEXT_LINES
 from parsers.metadata import (
@@ -125,7 +125,7 @@ class GenericParser(BaseParser):
         if not self.page.truncated:
             return True
         container = self.page.first(ARTICLE_CONTAINERS)
-        return container is not None and _followed_by_content(container)
+        return container is not None and followed_by_content(container)
 
     # --- text -------------------------------------------------------------------------------
 
@@ -448,18 +448,6 @@ def _picture_name(url: str) -> str:
     in another size (WordPress and most CMSs add the size to the name) has the same name."""
     name = url.split("?")[0].rsplit("/", 1)[-1].rsplit(".", 1)[0]
     return _SIZE_SUFFIX.sub("", name)
-
-
-def _followed_by_content(node: Any) -> bool:
-    """Whether any element comes after `node` in the document (a cut-off page ends inside its last node)."""
-    while node is not None and node.tag != "html":
-        sibling = node.next
-        while sibling is not None:
-            if sibling.tag != "-text" or (sibling.text(deep=False) or "").strip():
-                return True
-            sibling = sibling.next
-        node = node.parent
-    return False
 
 
 _CYRILLIC_LANGUAGES = frozenset({"ru", "kk", "uk", "be", "bg", "sr", "mk", "ky", "tg", "mn"})
