@@ -138,12 +138,20 @@ class Source:
         edition = self.edition_of(url)
         if edition is None and "{edition}" in self.article_key:
             return None
+        path = self._declared_path(parts.path)
         for pattern in self.article_patterns:
-            match = re.search(pattern, parts.path)
+            match = re.search(pattern, path)
             if match and match.group("id"):
                 code = edition.code if edition else ""
                 return self.article_key.format(id=match.group("id"), edition=code)
         return None
+
+    def _declared_path(self, path: str) -> str:
+        """On a mirror, the path as the source's own host has it (patterns may anchor at '/')."""
+        for prefix in sorted(self.mirror_prefixes, key=len, reverse=True):
+            if prefix and path.startswith(prefix + "/"):
+                return path[len(prefix) :]
+        return path
 
     def claim(self, url: str) -> int:
         """How specifically this source claims `url`: the length of the matching path prefix + 1,
