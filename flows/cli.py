@@ -185,9 +185,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
 
 
+def _check_sources(names: Sequence[str]) -> None:
+    """An unknown source name is a usage error before any run starts."""
+    from parsers.registry import get_source
+
+    for name in names:
+        get_source(name)
+
+
 def run_ingest(args: argparse.Namespace) -> int:
     from warehouse.db import resolve_warehouse_path
 
+    _check_sources([args.source] if args.source else [])
     warehouse_path = resolve_warehouse_path(args.warehouse)
     api_url = _prepare_flow_run(args)
     from flows.ingest import ingest_files  # imported after the API URL is settled
@@ -205,6 +214,7 @@ def run_ingest(args: argparse.Namespace) -> int:
 def run_crawl(args: argparse.Namespace) -> int:
     from warehouse.db import resolve_warehouse_path
 
+    _check_sources(args.sources)
     warehouse_path = resolve_warehouse_path(args.warehouse)
     api_url = _prepare_flow_run(args)
     from flows.crawl import crawl_sources

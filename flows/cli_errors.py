@@ -81,6 +81,8 @@ def describe_error(error: BaseException, args: argparse.Namespace) -> tuple[str,
     import duckdb
 
     from flows.prefect_api import PrefectApiError
+    from parsers.registry import UnknownSourceError
+    from parsers.source import SourceDefinitionError
     from warehouse.db import (
         WarehouseError,
         WarehouseLockedError,
@@ -89,8 +91,10 @@ def describe_error(error: BaseException, args: argparse.Namespace) -> tuple[str,
     )
     from warehouse.query_sandbox import QueryRefusedError, QuerySqlError
 
-    if isinstance(error, QueryRefusedError | QuerySqlError):
+    if isinstance(error, QueryRefusedError | QuerySqlError | UnknownSourceError):
         return first_line(error), EXIT_USAGE
+    if isinstance(error, SourceDefinitionError):  # a source's own file (or package) is wrong
+        return _with_advice(first_line(error), "fix that source's definition"), EXIT_FAILURE
     if isinstance(error, WarehouseNotFoundError):
         path = resolve_warehouse_path(getattr(args, "warehouse", None))
         return (

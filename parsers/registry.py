@@ -33,6 +33,13 @@ GENERIC_KEY_PATTERNS = (
 NO_ADDRESS = "unknown"  # the source of a page whose address is unknown and no source reads as text
 
 
+class UnknownSourceError(KeyError):
+    """A source name no module or entry point registered."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0])
+
+
 @cache
 def registered() -> dict[str, Source]:
     """Every source by name, as declared (real hosts). Raises SourceDefinitionError naming the source."""
@@ -96,7 +103,10 @@ def get_source(name: str, base_url: str | None = None) -> Source:
     try:
         source = registered()[name.lower()]
     except KeyError:
-        raise KeyError(f"unknown source {name!r}; known: {', '.join(sorted(registered()))}") from None
+        known = ", ".join(sorted(registered()))
+        raise UnknownSourceError(
+            f"unknown source {name!r} — known: {known} (see `kazinform sources`)"
+        ) from None
     base = base_url or mirror_base()
     return _on_mirror(source, base) if base else source
 
