@@ -27,6 +27,7 @@ from parsers.record import ArticleRecord
 from test_warehouse_migrations import make_release_1_warehouse
 from test_warehouse_support import T0, make_record, parsed, rows
 from warehouse.db import open_reader, open_writer
+from warehouse.diff import unreported_changes
 from warehouse.history import article_history, render_history
 from warehouse.integrity import integrity_violations
 from warehouse.load import load_batch
@@ -204,6 +205,10 @@ def test_a_visit_after_the_reparse_finds_no_change_and_a_real_edit_is_an_edit(wa
         warehouse,
         "select event, payload->>'old_version' from event_outbox where event = 'kazinform.article.changed'",
     ) == [("kazinform.article.changed", "2")]
+    # The change report lists the editorial edit only, not the re-parse before it.
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        listed, more = unreported_changes(conn, warehouse.parent / "reports", limit=100)
+    assert [(c.article_id, c.new_version) for c in listed] == [(record.article_id, 3)] and more == 0
 
 
 @pytest.mark.parametrize(

@@ -58,11 +58,16 @@ SELECT field, flipflop FROM article_field_changes
 WHERE source = $source AND article_id = $article_id AND version = $version AND field <> 'deleted'
 ORDER BY field
 """
-# Every change an article went through: version n (> 1) replaced version n - 1. Newest first.
+# Every editorial change an article went through: version n (> 1) replaced version n - 1. Newest
+# first. A version a re-parse made (`kazinform reparse`: a parser fix, not an edit) is no change to report.
 SELECT_CHANGES_NEWEST_FIRST = """
-SELECT source, article_id, version FROM article_versions
-WHERE version > 1
-ORDER BY valid_from DESC, source, article_id, version DESC
+SELECT v.source, v.article_id, v.version FROM article_versions AS v
+WHERE v.version > 1 AND NOT EXISTS (
+    SELECT 1 FROM article_field_changes AS c
+    WHERE c.source = v.source AND c.article_id = v.article_id AND c.version = v.version
+      AND c.cause = 'reparse'
+)
+ORDER BY v.valid_from DESC, v.source, v.article_id, v.version DESC
 """
 
 
