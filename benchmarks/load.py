@@ -24,11 +24,11 @@ import duckdb
 import pyarrow as pa
 
 from flows.batching import MAX_RAW_BYTES_PER_LOAD, MAX_VISITS_PER_LOAD, LoadBuffer
-from parsers.record import ArticleRecord, Block
+from parsers.record import RECORD_FIELDS, ArticleRecord, Block
 from warehouse.db import ROW_GROUP_SIZE, WRITER_SETTINGS, open_writer
 from warehouse.load import load_batch
 from warehouse.raw import RAW_ENCODING
-from warehouse.stage import StagedBatch, blocks_layout, in_row_groups, stage_batch
+from warehouse.stage import StagedBatch, in_row_groups, stage_batch, version_column
 from warehouse.visit import VisitInput
 
 METHOD = """\
@@ -158,31 +158,22 @@ def edit(record: ArticleRecord) -> ArticleRecord:
 
 
 def version_rows(records: list[ArticleRecord], at: datetime) -> pa.Table:
+    """The bare version rows of the floor: every field the record declares, then the version's own."""
+    columns: dict[str, object] = {f.name: version_column(f, records) for f in RECORD_FIELDS}
+    for record_field in RECORD_FIELDS:
+        if record_field.kind == "time":  # typed even when every value is empty
+            columns[record_field.name] = pa.array(columns[record_field.name], TIMESTAMP)
     return pa.table(
         {
-            "source": [r.source for r in records],
-            "article_id": [r.article_id for r in records],
+            **columns,
             "version": pa.array([1] * len(records), pa.int32()),
-            "url": [r.url for r in records],
-            "language": [r.language for r in records],
-            "title": [r.title for r in records],
-            "lead": [r.lead for r in records],
-            "body": [r.body for r in records],
-            "blocks": [blocks_layout(r) for r in records],
-            "published_at": pa.array([r.published_at for r in records], pa.timestamp("us", tz="UTC")),
-            "published_text": [r.published_text for r in records],
-            "authors": [r.authors for r in records],
-            "tags": [r.tags for r in records],
-            "category": [r.category for r in records],
-            "image_url": [r.image_url for r in records],
-            "image_caption": [r.image_caption for r in records],
-            "image_credit": [r.image_credit for r in records],
-            "content_hash": [r.content_hash for r in records],
-            "parser": [r.parser for r in records],
-            "valid_from": pa.array([at] * len(records), pa.timestamp("us", tz="UTC")),
+            "valid_from": pa.array([at] * len(records), TIMESTAMP),
             "visit_id": pa.array(range(len(records)), pa.int64()),
         }
     )
+
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 def attach(path: Path) -> duckdb.DuckDBPyConnection:

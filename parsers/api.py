@@ -21,7 +21,7 @@ from parsers.html_shape import check_html_shape
 from parsers.ids import article_id_from_path
 from parsers.limits import InputTooLargeError, read_capped
 from parsers.page import Page
-from parsers.record import ArticleRecord, ParseError
+from parsers.record import PARSED_FIELDS, ArticleRecord, ParseError
 from parsers.registry import all_sources, generic_source, source_for_url, text_copy_source
 from parsers.source import Source
 from parsers.text_copy import parse_text_copy
@@ -92,21 +92,8 @@ def _record(parser: BaseParser, page: Page, source: Source, locator: str, size: 
         source=source.name,
         article_id=article_id,
         url=article_url,
-        language=fields["language"],
-        title=fields["title"],
-        lead=fields["lead"],
-        body=fields["body"],
-        blocks=fields["blocks"],
-        published_at=fields["published_at"],
-        published_text=fields["published_text"],
-        updated_at=fields["updated_at"],
-        authors=fields["authors"],
-        tags=fields["tags"],
-        category=fields["category"],
-        image_url=fields["image_url"],
-        image_caption=fields["image_caption"],
-        image_credit=fields["image_credit"],
         parser=parser_id,
+        **{name: fields[name] for name in PARSED_FIELDS},
     )
 
 

@@ -6,30 +6,11 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
 BlockKind = Literal["heading", "paragraph", "list_item", "quote", "image"]
-
-# Fields whose values are compared between versions and reported in article_changes.
-# Order matters: it is the order change rows are written in.
-TRACKED_FIELDS: tuple[str, ...] = (
-    "url",
-    "language",
-    "title",
-    "lead",
-    "body",
-    "published_at",
-    "published_text",
-    "updated_at",
-    "authors",
-    "tags",
-    "category",
-    "image_url",
-    "image_caption",
-    "image_credit",
-)
 
 _SPACES = re.compile(r"[\s\u00a0\u2007\u202f\u200b\ufeff]+")
 
@@ -77,29 +58,44 @@ class Block:
     credit: str | None = None  # image blocks: photo credit line
 
 
+FieldKind = Literal["key", "text", "texts", "time", "blocks", "hash"]
+
+# What each field of the record is, declared once here and read by everything else: `tracked`
+# fields are compared between versions and reported in article_changes (in this order), `parsed`
+# fields are the attribute methods every parser version answers, and the warehouse's staging and
+# field hashes and the load benchmark build their columns from the kind.
+_TRACKED = {"tracked": True}
+_PARSED = {"parsed": True}
+_BOTH = {"tracked": True, "parsed": True}
+
+
+def _field(kind: FieldKind, flags: dict[str, bool] | None = None, **options: Any) -> Any:
+    return field(metadata={"kind": kind, **(flags or {})}, **options)
+
+
 @dataclass(slots=True)
 class ArticleRecord:
     """One parsed article. `published_at`/`updated_at` are timezone-aware UTC datetimes."""
 
-    source: str
-    article_id: str
-    url: str | None
-    language: str | None
-    title: str
-    lead: str | None
-    body: str
-    blocks: list[Block]
-    published_at: datetime | None
-    published_text: str | None
-    updated_at: datetime | None
-    authors: list[str]
-    tags: list[str]
-    category: str | None
-    image_url: str | None
-    image_caption: str | None
-    image_credit: str | None
-    parser: str
-    content_hash: str = field(default="")
+    source: str = _field("key")
+    article_id: str = _field("key")
+    url: str | None = _field("text", _TRACKED)
+    language: str | None = _field("text", _BOTH)
+    title: str = _field("text", _BOTH)
+    lead: str | None = _field("text", _BOTH)
+    body: str = _field("text", _BOTH)
+    blocks: list[Block] = _field("blocks", _PARSED)
+    published_at: datetime | None = _field("time", _BOTH)
+    published_text: str | None = _field("text", _BOTH)
+    updated_at: datetime | None = _field("time", _BOTH)
+    authors: list[str] = _field("texts", _BOTH)
+    tags: list[str] = _field("texts", _BOTH)
+    category: str | None = _field("text", _BOTH)
+    image_url: str | None = _field("text", _BOTH)
+    image_caption: str | None = _field("text", _BOTH)
+    image_credit: str | None = _field("text", _BOTH)
+    parser: str = _field("text")
+    content_hash: str = _field("hash", default="")
 
     def __post_init__(self) -> None:
         if not self.content_hash:
@@ -115,6 +111,22 @@ class ArticleRecord:
             data[key] = value.isoformat().replace("+00:00", "Z") if value else None
         data["blocks"] = [{k: v for k, v in b.items() if v is not None} for b in data["blocks"]]
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class RecordField:
+    name: str
+    kind: FieldKind
+    tracked: bool  # compared between versions, a change row when it differs
+    parsed: bool  # an attribute method of every parser version
+
+
+RECORD_FIELDS: tuple[RecordField, ...] = tuple(
+    RecordField(f.name, f.metadata["kind"], f.metadata.get("tracked", False), f.metadata.get("parsed", False))
+    for f in fields(ArticleRecord)
+)
+TRACKED_FIELDS: tuple[str, ...] = tuple(f.name for f in RECORD_FIELDS if f.tracked)
+PARSED_FIELDS: tuple[str, ...] = tuple(f.name for f in RECORD_FIELDS if f.parsed)
 
 
 class ParseError(Exception):

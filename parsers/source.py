@@ -16,6 +16,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from parsers.record import PARSED_FIELDS
+
 if TYPE_CHECKING:
     from parsers.base import BaseParser
 
@@ -250,6 +252,9 @@ def validate(source: Source) -> None:
     for parser in source.parsers:
         if not getattr(parser, "VERSION", None) or not getattr(parser, "attribute_names", None):
             fail("parsers", f"{parser!r} is not a parser version (a BaseParser subclass with a VERSION)")
+        missing = [name for name in PARSED_FIELDS if name not in parser.attribute_names]
+        if missing:
+            fail("parsers", f"{parser.__name__} has no attribute method for {', '.join(missing)}")
 
 
 def _validate_edition(source: Source, edition: Edition, fail: Any) -> None:

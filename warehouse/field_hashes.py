@@ -16,7 +16,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from parsers.record import TRACKED_FIELDS
+from parsers.record import RECORD_FIELDS, TRACKED_FIELDS
 
 HASH_TYPE = pa.list_(pa.uint64())
 
@@ -27,17 +27,14 @@ _MACROS = (
     "CREATE MACRO change_time_text(value) AS strftime(value, '%Y-%m-%dT%H:%M:%SZ')",
     "CREATE MACRO field_value_hash(value_text) AS coalesce(hash(value_text), 0::UBIGINT)",
 )
-_LIST_FIELDS = {"authors", "tags"}
-_TIME_FIELDS = {"published_at", "updated_at"}
+# The record declares each field's kind (parsers.record.RECORD_FIELDS); the text of a change follows it.
+_KIND_OF = {f.name: f.kind for f in RECORD_FIELDS}
+_TEXT_MACRO = {"texts": "change_list_text", "time": "change_time_text"}
 
 
 def field_text_sql(field: str, expression: str) -> str:
     """The text a change row shows for `field` (lists as JSON, times ISO-8601 UTC), as SQL."""
-    if field in _LIST_FIELDS:
-        return f"change_list_text({expression})"
-    if field in _TIME_FIELDS:
-        return f"change_time_text({expression})"
-    return f"change_text({expression})"
+    return f"{_TEXT_MACRO.get(_KIND_OF[field], 'change_text')}({expression})"
 
 
 def _hash_list_sql() -> str:

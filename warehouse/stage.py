@@ -40,12 +40,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import attrgetter
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from parsers.record import ArticleRecord, Block
+from parsers.record import RECORD_FIELDS, ArticleRecord, Block, RecordField
 from warehouse.db import ROW_GROUP_SIZE
 from warehouse.field_hashes import HASH_TYPE, stage_field_hashes
 from warehouse.raw import encode_raw, raw_sha256
@@ -82,25 +83,18 @@ VISIT_SCHEMA = pa.schema(
 # Statuses whose visit says something about the article itself, and so are merged in input order.
 ARTICLE_STATUSES = frozenset({"parsed", "not_modified", "gone", "reparsed"})
 
-VERSION_SCHEMA = pa.schema(
-    [
-        ("pos", pa.int64()),
-        ("language", pa.string()),
-        ("title", pa.string()),
-        ("lead", pa.string()),
-        ("body", pa.string()),
-        ("blocks", pa.string()),
-        ("published_text", pa.string()),
-        ("updated_at", _TS),
-        ("authors", _TEXTS),
-        ("tags", _TEXTS),
-        ("category", pa.string()),
-        ("image_url", pa.string()),
-        ("image_caption", pa.string()),
-        ("image_credit", pa.string()),
-        ("parser", pa.string()),
-    ]
-)
+# The record's fields the light visit table carries (keys, address, publication time, hash); every
+# other field the record declares (parsers.record.RECORD_FIELDS) is a column of the version table,
+# typed by its kind, so a field added to the record is staged without an edit here.
+_IN_VISIT_TABLE = frozenset({"source", "article_id", "url", "published_at", "content_hash"})
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "text": pa.string(),
+    "texts": _TEXTS,
+    "time": _TS,
+    "blocks": pa.string(),  # the layout (blocks_layout)
+}
+VERSION_FIELDS: tuple[RecordField, ...] = tuple(f for f in RECORD_FIELDS if f.name not in _IN_VISIT_TABLE)
+VERSION_SCHEMA = pa.schema([("pos", pa.int64()), *((f.name, _ARROW_TYPES[f.kind]) for f in VERSION_FIELDS)])
 
 RAW_SCHEMA = pa.schema(
     [
@@ -361,24 +355,18 @@ def stage_versions(visits: Sequence[VisitInput], positions: Sequence[int] | None
             status = visits[p].status
             raise ValueError(f"visit {p} ({visits[p].locator}) has status {status!r} but carries no record")
         records.append(record)
-    columns: dict[str, Sequence[object]] = {
-        "pos": positions,
-        "language": [r.language for r in records],
-        "title": [r.title for r in records],
-        "lead": [r.lead for r in records],
-        "body": [r.body for r in records],
-        "blocks": [blocks_layout(r) for r in records],
-        "published_text": [r.published_text for r in records],
-        "updated_at": [_utc(r.updated_at) for r in records],
-        "authors": [r.authors for r in records],
-        "tags": [r.tags for r in records],
-        "category": [r.category for r in records],
-        "image_url": [r.image_url for r in records],
-        "image_caption": [r.image_caption for r in records],
-        "image_credit": [r.image_credit for r in records],
-        "parser": [r.parser for r in records],
-    }
+    columns: dict[str, Sequence[object]] = {"pos": positions}
+    for record_field in VERSION_FIELDS:
+        columns[record_field.name] = version_column(record_field, records)
     return _table(VERSION_SCHEMA, columns)
+
+
+def version_column(record_field: RecordField, records: Sequence[ArticleRecord]) -> list[object]:
+    """One field of the records as its version-table column (blocks as their layout, times in UTC)."""
+    if record_field.kind == "blocks":
+        return [blocks_layout(r) for r in records]
+    values = map(attrgetter(record_field.name), records)
+    return [_utc(v) for v in values] if record_field.kind == "time" else list(values)
 
 
 def stage_raw(first: dict[str, VisitInput]) -> pa.Table:
