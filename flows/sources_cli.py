@@ -115,7 +115,7 @@ def _known_source(name: str) -> Any:
     try:
         return get_source(name)
     except KeyError as error:
-        raise CommandError(str(error.args[0]) + " — `kazinform sources` lists them") from None
+        raise CommandError(str(error.args[0])) from None  # it names the known sources
 
 
 # --- kazinform sources ----------------------------------------------------------------------------

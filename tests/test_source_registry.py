@@ -263,12 +263,6 @@ def test_an_entry_point_that_does_not_load_is_named(tmp_path: Path) -> None:
 
 # --- an unknown --source ------------------------------------------------------------------------
 
-# Exit status 2 (a command given wrongly) needs the registry's unknown-name error mapped to it in
-# flows/cli_errors.py, and `crawl` to check its names before it starts a run; until then it is 1.
-NEEDS_USAGE_STATUS = pytest.mark.xfail(
-    reason="an unknown source is not yet mapped to exit status 2 (flows/cli_errors.py)", strict=True
-)
-
 
 @pytest.fixture(scope="module")
 def unknown_source_runs(
@@ -312,7 +306,6 @@ def test_an_unknown_source_is_one_clear_line(
     assert result.stdout == "" and result.returncode != 0
 
 
-@NEEDS_USAGE_STATUS
 @pytest.mark.parametrize("command", ["parse", "crawl"])
 def test_an_unknown_source_is_a_usage_error(
     command: str, unknown_source_runs: dict[str, subprocess.CompletedProcess[str]]
