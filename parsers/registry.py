@@ -49,6 +49,8 @@ def registered() -> dict[str, Source]:
     for point in entry_points(group=ENTRY_POINT_GROUP):
         try:
             loaded = point.load()
+        except SourceDefinitionError:  # the package's own definition, already named
+            raise
         except Exception as error:
             raise SourceDefinitionError(
                 point.name, "entry point", f"cannot load {point.value!r}: {error}"
