@@ -46,6 +46,7 @@ from flows.run_guard import api_reachable, publish_summary, report_artifact
 from flows.tasks import current_run_id, load_visits, untouched
 from parsers.api import parse_bytes
 from parsers.record import ArticleRecord, ParseError
+from parsers.registry import get_source, registered
 from warehouse.db import open_reader, writer_wait_seconds
 from warehouse.raw import decode_raw
 from warehouse.stage import stage_batch
@@ -67,7 +68,7 @@ ParseStep = Callable[[list["StoredPage"], frozenset[str]], "ParsedPages"]
 # visit kept no raw page (a release-1 warehouse) cannot be re-parsed and is left out.
 SELECT_CANDIDATES = """
 SELECT v.source, v.article_id, v.version, v.url, x.path, x.raw_sha256, v.parser,
-       s.current_hash, s.field_hashes
+       s.current_hash, s.field_hashes, x.visited_at
 FROM article_versions AS v
 JOIN visits AS x ON x.visit_id = v.visit_id
 JOIN article_state AS s ON s.source = v.source AND s.article_id = v.article_id
@@ -113,6 +114,7 @@ class StoredPage:
     parser: str | None
     current_hash: str
     field_hashes: list[int] | None
+    visited_at: datetime  # when the raw page was fetched or read: "today" on the page counts from it
     raw: bytes | None = None  # read in its batch
 
     @property
@@ -237,7 +239,15 @@ def reparse_pages(pages: Sequence[StoredPage], tags_seen: frozenset[str]) -> Par
             failures.append((page.locator, f"raw page {page.raw_sha256} is not in raw_pages"))
             continue
         try:
-            record = parse_bytes(page.raw, locator=page.locator, url=page.url, known_tags=tags_seen)
+            record = parse_bytes(
+                page.raw,
+                locator=page.locator,
+                url=page.url,
+                # The article's own source reads it (its address may be a mirror's), as when stored.
+                source=get_source(page.source) if page.source in registered() else None,
+                known_tags=tags_seen,
+                fetched_at=page.visited_at,
+            )
         except ParseError as error:
             failures.append((page.locator, error.reason))
             continue

@@ -35,7 +35,9 @@ def visit_from_bytes(
     """Parse `raw`; a record makes a `parsed` visit, a ParseError a `parse_error` visit with the reason.
     `http` carries what a fetch adds (requested_url, http_status, etag, last_modified, content_type)."""
     try:
-        record = parse_bytes(raw, locator=locator, url=url, source=source, known_tags=known_tags)
+        record = parse_bytes(
+            raw, locator=locator, url=url, source=source, known_tags=known_tags, fetched_at=visited_at
+        )
     except ParseError as error:
         owner = source or _owner(url)
         article_id = owner.article_id(url) if owner is not None and url else None

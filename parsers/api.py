@@ -13,6 +13,7 @@ Every failure is a ParseError whose message starts with the locator and says wha
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from pathlib import Path
 
 from parsers.base import BaseParser, choose_version
@@ -39,11 +40,17 @@ def parser_versions(source: Source) -> tuple[type[BaseParser], ...]:
 
 
 def parse_html(
-    html: str, *, locator: str, url: str | None = None, source: Source | None = None
+    html: str,
+    *,
+    locator: str,
+    url: str | None = None,
+    source: Source | None = None,
+    fetched_at: datetime | None = None,
 ) -> ArticleRecord:
     """A decoded HTML page → record, read by its source's parser."""
     check_html_shape(html, locator)  # before the tree is built: that is where deep nesting costs
     page = Page.from_html(html, url)
+    page.fetched_at = fetched_at
     if source is None:
         source = source_for_url(page.url) if page.url else _source_by_markers(page)
     edition = source.edition_of(page.url) if page.url and not source.generic else None
@@ -123,6 +130,7 @@ def parse_bytes(
     url: str | None = None,
     source: Source | None = None,
     known_tags: Collection[str] = (),
+    fetched_at: datetime | None = None,
 ) -> ArticleRecord:
     """Raw input (HTML, gzip'd HTML or a text copy) → record; ParseError naming `locator` otherwise.
 
@@ -133,7 +141,7 @@ def parse_bytes(
     try:
         text, kind = decode_input(raw, locator)
         if kind == "html":
-            return parse_html(text, locator=locator, url=url, source=source)
+            return parse_html(text, locator=locator, url=url, source=source, fetched_at=fetched_at)
         return _text_copy(text, locator, url, source, known_tags)
     except ParseError as error:
         if error.source_name is None:  # raised deep in a parser that does not know the locator

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -73,6 +74,8 @@ class Page:
     truncated: bool
     # The language of the source edition that holds `url` (set by parsers.api); None when unknown.
     edition_language: str | None = None
+    # When the page was fetched or read: relative dates on it ("Сегодня, 14:30") count from here.
+    fetched_at: datetime | None = None
 
     @classmethod
     def from_html(cls, html: str, url: str | None = None) -> Page:

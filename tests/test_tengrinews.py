@@ -223,3 +223,14 @@ def test_json_ld_article_body_when_the_markup_has_none() -> None:
     html = html[:start] + html[end:]
     record = parse_bytes(html.encode(), locator="x.html", url=_url(FIXTURES / "kz_graph.html"))
     assert record.body == "Елордада биыл 12 жаңа мектеп салынады. Құрылыс жұмыстары мамыр айында басталады."
+
+
+def test_a_relative_date_counts_from_when_the_page_was_fetched() -> None:
+    # A page stored in March and parsed again later (`kazinform reparse`) keeps its date.
+    html = _html("ru_markup_only").replace("14 февраля 2026, 11:05", "Вчера, 10:00")
+    fetched = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # 17:00 in Astana
+    url = _url(FIXTURES / "ru_markup_only.html")
+    record = parse_bytes(html.encode(), locator="x.html", url=url, fetched_at=fetched)
+    assert record.published_at == datetime(2026, 3, 9, 5, 0, tzinfo=UTC)  # 10:00 Astana (UTC+5)
+    later = parse_bytes(html.encode(), locator="x.html", url=url, fetched_at=fetched.replace(month=6))
+    assert later.published_at == datetime(2026, 6, 9, 5, 0, tzinfo=UTC)
