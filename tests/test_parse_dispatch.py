@@ -104,3 +104,19 @@ def test_mirror_addresses_map_back_to_their_source() -> None:
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     # On a mirror the real host is no longer the source's: it gets the generic source.
     assert out.stdout.split() == ["kazinform", "6544df", "ru-531527", "kz-364674", "tengrinews.kz"]
+
+
+def test_saved_pages_of_several_sources_ingest_each_under_its_own(tmp_path: Path) -> None:
+    # Read as `kazinform ingest` reads files: each page's own address (og:url, canonical) names it.
+    pages = [KAZINFORM_PAGE, TENGRI_PAGE, FIXTURES / "astanatimes" / "graph_yoast.html"]
+    visits = read_visits(pages)
+    assert [(v.status, v.source) for v in visits] == [
+        ("parsed", "kazinform"),
+        ("parsed", "tengrinews"),
+        ("parsed", "astanatimes"),
+    ]
+    assert [v.record.parser.split("@")[0] for v in visits if v.record] == [
+        "kazinform",
+        "tengrinews",
+        "generic",
+    ]
