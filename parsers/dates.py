@@ -104,9 +104,14 @@ def _parse_offset(text: str) -> timezone:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
+# A printed date line is a few dozen characters; a longer text is not one, and searching megabytes
+# of one line with every date pattern costs a second.
+MAX_DATE_LINE_CHARS = 200
+
+
 def parse_page_date(text: str | None) -> datetime | None:
     """A date line as printed on the page → aware UTC datetime, or None when it is not a date."""
-    if not text:
+    if not text or len(text) > MAX_DATE_LINE_CHARS:
         return None
     for pattern in _DATE_PATTERNS:
         match = pattern.search(text)
@@ -206,4 +211,6 @@ def parse_day_date(text: str | None) -> datetime | None:
 def parse_shown_date(text: str | None, now: datetime | None = None) -> datetime | None:
     """A date as a page shows it, whatever the shape: a date with a time first, then a relative day
     word (counted from `now`), then a date alone (start of the day). None when it is not a date."""
+    if not text or len(text) > MAX_DATE_LINE_CHARS:
+        return None
     return parse_page_date(text) or parse_relative_date(text, now) or parse_day_date(text)
