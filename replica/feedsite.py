@@ -26,8 +26,9 @@ from xml.sax.saxutils import escape as xml_escape
 
 from replica import render
 from replica.catalogue import make_article, slugify
-from replica.faults import MALFORMED_FEED, UNPARSEABLE_PAGE, Fault, FaultKind
+from replica.faults import MALFORMED_FEED, UNPARSEABLE_PAGE, Fault
 from replica.site import (
+    EditorPhases,
     RequestRecord,
     Response,
     _conditional,
@@ -77,7 +78,7 @@ def article_text(rng: random.Random, language: str, published_at: datetime, outl
     }
 
 
-class MountedSite:
+class MountedSite(EditorPhases):
     """What every mounted site shares: catalogue, editor actions, faults, conditional answers."""
 
     name = "site"
@@ -132,9 +133,6 @@ class MountedSite:
     def url_of(self, article_id: str, base_url: str) -> str:
         return base_url.rstrip("/") + self.article_path(self.articles[article_id])
 
-    def requests_to(self, path: str) -> list[RequestRecord]:
-        return [r for r in list(self.request_log) if r.path == path]
-
     # --- phases -------------------------------------------------------------------------------
 
     def edit(
@@ -174,19 +172,6 @@ class MountedSite:
             self.changed_at = _next_instant(self.changed_at)
             return article
 
-    def delete(self, article_id: str, status: int = 404) -> None:
-        if status not in (404, 410):
-            raise ValueError("a deleted article answers 404 or 410")
-        with self._lock:
-            self.articles[article_id].gone_status = status
-            self.changed_at = _next_instant(self.changed_at)
-
-    def restore(self, article_id: str) -> None:
-        with self._lock:
-            article = self.articles[article_id]
-            article.gone_status = None
-            self._touch(article)
-
     def publish(self, edition: str | None = None) -> SiteArticle:
         """A new article, newer than every other one."""
         with self._lock:
@@ -198,23 +183,6 @@ class MountedSite:
 
     def default_edition(self) -> str:
         return next(iter(self.articles.values())).edition if self.articles else "en"
-
-    def set_fault(self, path: str, kind: FaultKind, *, times: int | None = None, **params: Any) -> None:
-        """Make `path` (the full request path, no query) misbehave, `times` answers long or until cleared."""
-        with self._lock:
-            self._faults[path] = Fault(kind, params, times)
-
-    def clear_fault(self, path: str | None = None) -> None:
-        with self._lock:
-            if path is None:
-                self._faults.clear()
-            else:
-                self._faults.pop(path, None)
-
-    def _touch(self, article: SiteArticle) -> None:
-        article.revision += 1
-        article.modified_at = _next_instant(article.modified_at)
-        self.changed_at = _next_instant(self.changed_at)
 
     # --- answering ----------------------------------------------------------------------------
 

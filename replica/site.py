@@ -51,7 +51,52 @@ class RequestRecord:
     at: float  # time.monotonic()
 
 
-class ReplicaSite:
+class EditorPhases:
+    """The editor's actions and faults every replica site shares (Kazinform's and the mounted ones):
+    each site keeps its articles (with `gone_status`, `revision`, `modified_at`) under `_lock`."""
+
+    articles: dict[str, Any]
+    changed_at: datetime
+    request_log: list[RequestRecord]
+    _lock: threading.RLock
+    _faults: dict[str, Fault]
+
+    def requests_to(self, path: str) -> list[RequestRecord]:
+        return [r for r in list(self.request_log) if r.path == path]
+
+    def delete(self, article_id: str, status: int = 404) -> None:
+        if status not in (404, 410):
+            raise ValueError("a deleted article answers 404 or 410")
+        with self._lock:
+            self.articles[article_id].gone_status = status
+            self.changed_at = _next_instant(self.changed_at)
+
+    def restore(self, article_id: str) -> None:
+        with self._lock:
+            article = self.articles[article_id]
+            article.gone_status = None
+            self._touch(article)
+
+    def set_fault(self, path: str, kind: FaultKind, *, times: int | None = None, **params: Any) -> None:
+        """Make `path` (the full request path, no query) misbehave, `times` answers long or until
+        clear_fault()."""
+        with self._lock:
+            self._faults[path] = Fault(kind, params, times)
+
+    def clear_fault(self, path: str | None = None) -> None:
+        with self._lock:
+            if path is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(path, None)
+
+    def _touch(self, article: Any) -> None:
+        article.revision += 1
+        article.modified_at = _next_instant(article.modified_at)
+        self.changed_at = _next_instant(self.changed_at)
+
+
+class ReplicaSite(EditorPhases):
     """An in-memory Kazinform: articles in ru/kz/en, feeds, lenta pages, robots.txt, and faults."""
 
     def __init__(self, articles: list[Article], seed: int = 0, page_size: str = "small") -> None:
@@ -128,9 +173,6 @@ class ReplicaSite:
     def url_of(self, article_id: str, base_url: str) -> str:
         return base_url.rstrip("/") + self.articles[article_id].path
 
-    def requests_to(self, path: str) -> list[RequestRecord]:
-        return [r for r in list(self.request_log) if r.path == path]
-
     # --- phases ------------------------------------------------------------------------------
 
     def edit(
@@ -172,19 +214,6 @@ class ReplicaSite:
             self.changed_at = _next_instant(self.changed_at)
             return article
 
-    def delete(self, article_id: str, status: int = 404) -> None:
-        if status not in (404, 410):
-            raise ValueError("a deleted article answers 404 or 410")
-        with self._lock:
-            self.articles[article_id].gone_status = status
-            self.changed_at = _next_instant(self.changed_at)
-
-    def restore(self, article_id: str) -> None:
-        with self._lock:
-            article = self.articles[article_id]
-            article.gone_status = None
-            self._touch(article)
-
     def publish(self, edition: str = "ru") -> Article:
         """A new article, newer than every other one."""
         with self._lock:
@@ -194,23 +223,6 @@ class ReplicaSite:
             self.articles[article_id] = article
             self.changed_at = _next_instant(max(self.changed_at, article.published_at))
             return article
-
-    def set_fault(self, path: str, kind: FaultKind, *, times: int | None = None, **params: Any) -> None:
-        """Make `path` (no query) misbehave, `times` answers long or until clear_fault()."""
-        with self._lock:
-            self._faults[path] = Fault(kind, params, times)
-
-    def clear_fault(self, path: str | None = None) -> None:
-        with self._lock:
-            if path is None:
-                self._faults.clear()
-            else:
-                self._faults.pop(path, None)
-
-    def _touch(self, article: Article) -> None:
-        article.revision += 1
-        article.modified_at = _next_instant(article.modified_at)
-        self.changed_at = _next_instant(self.changed_at)
 
     # --- answering ---------------------------------------------------------------------------
 

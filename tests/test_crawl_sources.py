@@ -11,21 +11,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from crawler.fetch import FetchConfig
 from flows.crawl import CrawlSummary, crawl_sources
 from replica import ReplicaSite, serve
+from test_crawl_flow import FAST_FETCH
 from warehouse.db import open_reader
 from warehouse.integrity import integrity_violations
-
-FAST_FETCH = FetchConfig(
-    requests_per_second=0,
-    concurrency_per_host=4,
-    connect_timeout=2.0,
-    read_timeout=2.0,
-    max_attempts=2,
-    backoff_base=0.05,
-    backoff_max=0.2,
-)
 
 
 def crawl(warehouse: Path, sources: list[str] | None = None) -> CrawlSummary:
