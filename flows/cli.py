@@ -143,6 +143,8 @@ COMMAND_MODULES = (
     "flows.status_cli",
     "flows.reparse_cli",
     "flows.sources_cli",
+    "flows.packages_cli",
+    "flows.fanout_cli",
 )
 
 
