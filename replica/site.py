@@ -25,6 +25,8 @@ CARDS_PER_PAGE = 24
 DEFAULT_ROBOTS = "User-agent: *\nDisallow: /search\nDisallow: /private/\n"
 
 PAGE_SIZES = ("small", "real")  # article pages of 2–6 KB, or dressed to 100–300 KB like real ones
+# A simulated network's latency per answer, in ms: (low, high), drawn uniformly. None: answer at once.
+Latency = tuple[float, float]
 
 _HTML = "text/html; charset=utf-8"
 _ARTICLE_PATH = re.compile(r"^/(ru|kz|en/news)/([a-z0-9-]+)-([0-9a-f]{6,16})/?$")
@@ -38,7 +40,7 @@ class Response:
     body: bytes = b""
     # Bodies too large to build (oversized fault) are streamed in chunks instead.
     stream: Iterator[bytes] | None = None
-    delay: float = 0.0  # seconds to wait before answering (slow fault)
+    delay: float = 0.0  # seconds to wait before answering (slow fault, simulated latency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +101,19 @@ class EditorPhases:
 class ReplicaSite(EditorPhases):
     """An in-memory Kazinform: articles in ru/kz/en, feeds, lenta pages, robots.txt, and faults."""
 
-    def __init__(self, articles: list[Article], seed: int = 0, page_size: str = "small") -> None:
+    def __init__(
+        self,
+        articles: list[Article],
+        seed: int = 0,
+        page_size: str = "small",
+        latency_ms: Latency | None = None,
+    ) -> None:
         if page_size not in PAGE_SIZES:
             raise ValueError(f"page_size is one of {', '.join(PAGE_SIZES)}, not {page_size!r}")
+        self.latency_ms = check_latency(latency_ms)
+        # Its own generator, so the catalogue's (publish) draws are the same with or without latency.
+        self._latency_rng = random.Random(f"latency-{seed}")
+        self._latency_lock = threading.Lock()
         self.articles: dict[str, Article] = {a.article_id: a for a in articles}
         self._rng = random.Random(seed + 1)
         self._lock = threading.RLock()
@@ -125,16 +137,25 @@ class ReplicaSite(EditorPhases):
         seed: int = 0,
         generation_b_share: float = 0.2,
         page_size: str = "small",
+        latency_ms: Latency | None = None,
     ) -> ReplicaSite:
-        """`page_size="real"` serves article pages of 100–300 KB (see replica/chrome.py)."""
-        return cls(generate_articles(n_articles, seed, generation_b_share), seed=seed, page_size=page_size)
+        """`page_size="real"` serves article pages of 100–300 KB (see replica/chrome.py).
+        `latency_ms=(low, high)` delays every answer (its own and its mounted sites') by a uniform
+        draw in that range, seeded: a network's round trips, so that fetching is latency-bound."""
+        return cls(
+            generate_articles(n_articles, seed, generation_b_share),
+            seed=seed,
+            page_size=page_size,
+            latency_ms=latency_ms,
+        )
 
     @classmethod
     def generate_all(
         cls, n_articles: int = 100, seed: int = 0, other_articles: int | None = None, **options: Any
     ) -> ReplicaSite:
         """Kazinform at the root, Tengrinews (`other_articles`, default `n_articles`) and The Astana
-        Times (a third as many) mounted under their hosts' prefixes; `site.mounts[name]` is each."""
+        Times (a third as many) mounted under their hosts' prefixes; `site.mounts[name]` is each.
+        `options` are generate's (page_size, latency_ms: the latency covers the mounted sites too)."""
         from replica.feedsite import AstanaTimesSite
         from replica.tengrinews import TengrinewsSite
 
@@ -227,7 +248,20 @@ class ReplicaSite(EditorPhases):
     # --- answering ---------------------------------------------------------------------------
 
     def respond(self, method: str, path: str, query: str, headers: dict[str, str], base_url: str) -> Response:
-        """The answer to one request; `base_url` is the scheme and Host the client used."""
+        """The answer to one request; `base_url` is the scheme and Host the client used. With a
+        latency, the answer carries it as its delay: the server waits it out in the request's own
+        thread, holding no lock, so concurrent requests overlap as on a real network."""
+        response = self._route(method, path, query, headers, base_url)
+        if self.latency_ms is not None:
+            response.delay += self._draw_latency_s()
+        return response
+
+    def _draw_latency_s(self) -> float:
+        low, high = self.latency_ms or (0.0, 0.0)
+        with self._latency_lock:  # only the draw: one seeded sequence shared by every thread
+            return self._latency_rng.uniform(low, high) / 1000
+
+    def _route(self, method: str, path: str, query: str, headers: dict[str, str], base_url: str) -> Response:
         for mounted in self.mounts.values():
             if mounted.serves(path):
                 return mounted.respond(method, path, query, headers, base_url)
@@ -336,6 +370,24 @@ class ReplicaSite(EditorPhases):
             case "unparseable":
                 return Response(200, html, UNPARSEABLE_PAGE.encode())
         return None
+
+
+def check_latency(latency_ms: Latency | None) -> Latency | None:
+    """(low, high) in ms with 0 <= low <= high, as floats; None stays None."""
+    if latency_ms is None:
+        return None
+    low, high = (float(x) for x in latency_ms)
+    if not 0 <= low <= high:
+        raise ValueError(f"latency_ms is (low, high) with 0 <= low <= high, not {latency_ms!r}")
+    return low, high
+
+
+def parse_latency(text: str) -> Latency:
+    """ "100-300" → (100.0, 300.0); "200" → (200.0, 200.0). ValueError otherwise."""
+    low, _, high = text.partition("-")
+    checked = check_latency((float(low), float(high or low)))
+    assert checked is not None
+    return checked
 
 
 def _post_fault(fault: Fault, response: Response) -> Response:
