@@ -21,7 +21,7 @@ from flows.writer import open_gated_writer
 from parsers.registry import get_source
 from warehouse.db import WarehouseLockedError, open_reader, open_writer, writer_wait_seconds
 from warehouse.load import load_batch
-from warehouse.packages import load_ready_packages, package_folder, write_package
+from warehouse.packages import PackageStore, load_waiting_packages
 from warehouse.stage import stage_batch
 from warehouse.state import known_tags
 from warehouse.visit import VisitInput
@@ -118,7 +118,7 @@ def stage_and_load(
     started = time.perf_counter()
     staged = stage_batch(visits)
     stage_s = time.perf_counter() - started
-    folder = package_folder(warehouse_path)
+    store = PackageStore.for_warehouse(warehouse_path)
 
     def still_waiting(waited: float, allowed: float) -> None:
         message = "warehouse %s is held by another process; waited %.0f s of %.0f s"
@@ -132,15 +132,21 @@ def stage_and_load(
             else open_writer(warehouse_path, on_wait=still_waiting)
         )
         with writer as connection:
-            load_ready_packages(connection, folder, log=logger.info)
+            load_waiting_packages(connection, store, log=logger.info)
             outcomes: list[str] = list(load_batch(connection, run_id, staged).outcomes)
     except WarehouseLockedError as error:
-        package = write_package(folder, run_id, staged)
-        logger.warning("%s; %d visits kept as load package %s", error, len(visits), package.path)
+        package = store.write(run_id, staged, source=_only_source(visits))
+        logger.warning("%s; %d visits kept as load package %s", error, len(visits), package.url)
         outcomes = [PENDING] * len(visits)
     write_s = time.perf_counter() - started
     logger.info("staged %d visits in %.2f s, wrote them in %.2f s", len(visits), stage_s, write_s)
     return LoadReport(outcomes, stage_s, write_s)
+
+
+def _only_source(visits: Sequence[VisitInput]) -> str | None:
+    """The source of a batch's visits when they share one (a package's manifest says it)."""
+    sources = {visit.source for visit in visits}
+    return sources.pop() if len(sources) == 1 else None
 
 
 def tags_known_to(warehouse_path: Path) -> frozenset[str]:

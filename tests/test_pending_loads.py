@@ -19,13 +19,7 @@ import pytest
 from flows.ingest import ingest_files
 from parsers.api import parse_file
 from warehouse.db import open_writer
-from warehouse.packages import (
-    FAILED_FOLDER,
-    load_ready_packages,
-    package_folder,
-    ready_packages,
-    write_package,
-)
+from warehouse.packages import FAILED_FOLDER, PackageStore, load_waiting_packages
 from warehouse.stage import stage_batch
 from warehouse.visit import VisitInput
 
@@ -42,19 +36,23 @@ def seed_visits(*names: str) -> list[VisitInput]:
     ]
 
 
+def ready_packages(store: PackageStore) -> list[Path]:
+    return [Path(ref.location) for ref in store.ready()]
+
+
 def rows(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(sql).fetchall()
 
 
 def test_a_package_loads_once_in_staged_order_under_its_own_run(tmp_path: Path) -> None:
-    folder = tmp_path / "packages"
-    first = write_package(folder, "run-a", stage_batch(seed_visits("a.txt")))
-    second = write_package(folder, "run-b", stage_batch(seed_visits("b.txt")))
-    assert ready_packages(folder) == [first.path, second.path]
+    folder = PackageStore(tmp_path / "packages")
+    first = folder.write("run-a", stage_batch(seed_visits("a.txt")))
+    second = folder.write("run-b", stage_batch(seed_visits("b.txt")))
+    assert ready_packages(folder) == [Path(first.url), Path(second.url)]
     warehouse = tmp_path / "w.duckdb"
     with open_writer(warehouse) as connection:
-        results = load_ready_packages(connection, folder, log=lambda _line: None)
+        results = load_waiting_packages(connection, folder, log=lambda _line: None)
     assert [r.outcomes for r in results] == [["created"], ["unchanged"]]
     assert rows(warehouse, "select run_id, path, outcome from visits order by visit_id") == [
         ("run-a", "a.txt", "created"),
@@ -68,37 +66,38 @@ def test_a_package_loads_once_in_staged_order_under_its_own_run(tmp_path: Path) 
 
 
 def test_a_package_already_recorded_is_removed_not_loaded_again(tmp_path: Path) -> None:
-    folder = tmp_path / "packages"
-    package = write_package(folder, "run-a", stage_batch(seed_visits("a.txt")))
+    folder = PackageStore(tmp_path / "packages")
+    package = folder.write("run-a", stage_batch(seed_visits("a.txt")))
     kept = tmp_path / "copy"
-    shutil.copytree(package.path, kept)
+    shutil.copytree(package.url, kept)
     warehouse = tmp_path / "w.duckdb"
     with open_writer(warehouse) as connection:
-        load_ready_packages(connection, folder, log=lambda _line: None)
+        load_waiting_packages(connection, folder, log=lambda _line: None)
     # The process died after the commit but before removing the files: the package is back.
-    shutil.copytree(kept, package.path)
+    shutil.copytree(kept, package.url)
     with open_writer(warehouse) as connection:
-        assert load_ready_packages(connection, folder, log=lambda _line: None) == []
+        assert load_waiting_packages(connection, folder, log=lambda _line: None) == []
     assert rows(warehouse, "select count(*) from visits") == [(1,)]
     assert ready_packages(folder) == []
 
 
 def test_an_altered_or_partial_package_is_set_aside_with_its_reason(tmp_path: Path) -> None:
-    folder = tmp_path / "packages"
-    altered = write_package(folder, "run-a", stage_batch(seed_visits("a.txt")))
-    good = write_package(folder, "run-b", stage_batch(seed_visits("b.txt")))
-    (altered.path / "visits.parquet").write_bytes(b"not parquet")
-    (folder / ".20990101T000000000000Z-deadbeef.partial").mkdir()  # a writer died mid-package
+    folder = PackageStore(tmp_path / "packages")
+    altered = folder.write("run-a", stage_batch(seed_visits("a.txt")))
+    good = folder.write("run-b", stage_batch(seed_visits("b.txt")))
+    (Path(altered.url) / "visits.parquet").write_bytes(b"not parquet")
+    # a writer died mid-package
+    (tmp_path / "packages" / ".20990101T000000000000Z-deadbeef.partial").mkdir()
     warehouse = tmp_path / "w.duckdb"
     lines: list[str] = []
     with open_writer(warehouse) as connection:
-        results = load_ready_packages(connection, folder, log=lines.append)
+        results = load_waiting_packages(connection, folder, log=lines.append)
     assert [r.outcomes for r in results] == [["created"]]
     assert rows(warehouse, "select run_id from visits") == [("run-b",)]
-    aside = folder / FAILED_FOLDER / altered.package_id
+    aside = tmp_path / "packages" / FAILED_FOLDER / altered.package_id
     assert "does not match the sha256" in (aside / "reason.txt").read_text()
     assert any(altered.package_id in line and "moved aside" in line for line in lines)
-    assert not good.path.exists()
+    assert not Path(good.url).exists()
 
 
 @pytest.fixture
@@ -147,7 +146,7 @@ def test_an_ingest_that_cannot_write_keeps_its_work_for_the_next_run(
     assert 6 <= waited < 60
     assert summary.counts == {"pending": 3}
     assert "kept for the next run" in summary.to_text()
-    [package] = ready_packages(package_folder(warehouse))
+    [package] = ready_packages(PackageStore.for_warehouse(warehouse))
     manifest = json.loads((package / "manifest.json").read_text())
     assert manifest["run_id"] == summary.run_id and manifest["counts"]["visits"] == 3
 
@@ -156,7 +155,7 @@ def test_an_ingest_that_cannot_write_keeps_its_work_for_the_next_run(
 
     later = ingest_files([str(SEED)], str(warehouse))
     assert later.counts == {"unchanged": 1}
-    assert ready_packages(package_folder(warehouse)) == []
+    assert ready_packages(PackageStore.for_warehouse(warehouse)) == []
     by_run = rows(warehouse, "select run_id, count(*) from visits group by run_id order by run_id")
     assert sorted(by_run) == sorted([("earlier", 1), (summary.run_id, 3), (later.run_id, 1)])
     assert rows(warehouse, "select count(*) from load_packages") == [(1,)]
@@ -176,4 +175,4 @@ def test_a_waiting_writer_says_so_and_the_command_says_where_its_work_is(
     assert len(waits) >= 2, result.stderr[-3000:]  # every 5 s of what the slot left of the 16
     assert "pending       1" in result.stdout
     assert "kept for the next run: 1 visit as load packages" in result.stdout
-    assert len(ready_packages(package_folder(warehouse))) == 1
+    assert len(ready_packages(PackageStore.for_warehouse(warehouse))) == 1

@@ -1,17 +1,28 @@
-"""Load packages: a staged batch kept on disk until a writer can load it.
+"""Load packages: staged batches kept in a package store until the one loader commits them.
 
-A run that cannot get the write lock in time (a long query holds the file) does not throw its parsed
-work away: each staged batch (warehouse.stage.StagedBatch) is written as a package, and the next
-writer loads the packages waiting, in the order they were staged, before its own batch.
+The stage side (a crawl or ingest on any machine) writes each staged batch
+(warehouse.stage.StagedBatch) as a package; the loader (flows.loader, or the next writer on one
+machine: flows.pipeline) loads the packages waiting, in the order they were staged, each in its own
+transaction. dlt's split of extract/normalize from load is the model.
 
-A package is a folder: one Parquet file per staged table (visits, versions, raw) and `manifest.json`
-(package id, run id, when staged, counts, format version, sha256 of each file). It is written under
-a hidden temporary name and renamed when complete, so a half-written package is never seen. Its
-`load_packages` row commits in the same transaction as its visits (warehouse.load), so a package
-already loaded is only removed, never loaded twice; one that cannot be read or loaded is moved to
-`failed/` beside the others with the reason, and the writer goes on.
+A package is a folder `<store>/<package id>/`: one Parquet file per staged table (visits, versions,
+raw) and `manifest.json` (package id, run id, source, when staged, host, format version, counts,
+sha256 of each file). Package ids begin with the staging time (UTC, microseconds), so they sort in
+staging order; a random suffix keeps ids from two machines apart.
 
-The folder is `$KAZINFORM_PACKAGES`, else `<warehouse file>.packages` beside the warehouse.
+Where: `$KAZINFORM_PACKAGES`, else `<warehouse file>.packages` beside the warehouse. Either is a
+local folder or any fsspec URL (`s3://bucket/prefix`, `gs://…`, `memory://…`), so workers on other
+machines write where the loader reads.
+
+Never half seen:
+- a local folder: the package is written under a hidden temporary name (`.<id>.partial`) and
+  renamed when complete (one atomic rename on one filesystem);
+- an object store (no rename there): the data files are written first and `manifest.json` last;
+  only a package with its manifest is ready, and reading checks every file against its sha256.
+
+A package's `load_packages` row commits in the same transaction as its visits (warehouse.load), so
+a package already loaded is only removed, never loaded twice; one that cannot be read or loaded is
+moved to `failed/<id>/` with `reason.txt`, and the loader goes on.
 """
 
 from __future__ import annotations
@@ -19,12 +30,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
+import re
+import socket
+import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -36,10 +50,16 @@ from warehouse.stage import StagedBatch, in_row_groups
 PACKAGES_ENV = "KAZINFORM_PACKAGES"
 FORMAT_VERSION = 1  # of the staged tables' layout; a package of another format is moved aside
 MANIFEST = "manifest.json"
+REASON = "reason.txt"
 FAILED_FOLDER = "failed"
-_TABLES = ("visits", "versions", "raw")
+TABLES = ("visits", "versions", "raw")
 _PARTIAL_PREFIX = "."
+_PARTIAL_SUFFIX = ".partial"
+# `<staged_at as %Y%m%dT%H%M%S%fZ>-<8 hex>`: anything else in the store (failed/, a crawl plan, a
+# half-written local package) is not a package.
+PACKAGE_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
 ALREADY_LOADED = "SELECT count(*) FROM load_packages WHERE package_id = ?"
+_READ_CHUNK = 1 << 20
 
 
 class PackageError(Exception):
@@ -47,133 +67,368 @@ class PackageError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Package:
-    path: Path
+class PackageRef:
+    """A package in a store: its id and its folder in the store's filesystem."""
+
     package_id: str
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """A package as its manifest describes it."""
+
+    ref: PackageRef
+    url: str  # where it is, as a person would type it (a local path, or the store's URL scheme)
     run_id: str
+    source: str | None
     staged_at: datetime
     visits: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def package_id(self) -> str:
+        return self.ref.package_id
 
 
-def package_folder(warehouse_path: Path | str) -> Path:
+@dataclass(frozen=True, slots=True)
+class FailedPackage:
+    """A package moved aside: its reason, and what its manifest says when it can be read."""
+
+    ref: PackageRef
+    reason: str
+    package: Package | None
+
+
+def package_store_url(warehouse_path: Path | str) -> str:
     """Where the packages of `warehouse_path` wait: $KAZINFORM_PACKAGES, else beside the warehouse."""
     configured = os.environ.get(PACKAGES_ENV)
     if configured:
-        return Path(configured).expanduser()
-    path = Path(warehouse_path)
-    return path.with_name(path.name + ".packages")
+        return configured if "://" in configured else str(Path(configured).expanduser())
+    path = Path(warehouse_path).expanduser()
+    return str(path.with_name(path.name + ".packages"))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+_last_id_time = datetime.min.replace(tzinfo=UTC)
+_id_lock = threading.Lock()
 
 
-def write_package(folder: Path, run_id: str, staged: StagedBatch) -> Package:
-    """Write `staged` as a package of `run_id`; complete once this returns (atomic rename)."""
-    staged_at = datetime.now(UTC)
-    # Names sort in staging order: the loader takes them in that order.
-    package_id = f"{staged_at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f"{_PARTIAL_PREFIX}{package_id}.partial"
-    partial.mkdir()
-    files: dict[str, str] = {}
-    for name in _TABLES:
-        target = partial / f"{name}.parquet"
-        pq.write_table(getattr(staged, name), target, compression="zstd")
-        files[target.name] = _sha256(target)
-    manifest = {
-        "package_id": package_id,
-        "run_id": run_id,
-        "staged_at": staged_at.isoformat(),
-        "format_version": FORMAT_VERSION,
-        "rounds": staged.rounds,
-        "counts": {name: getattr(staged, name).num_rows for name in _TABLES},
-        "files": files,
-    }
-    (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    final = folder / package_id
-    partial.rename(final)
-    return Package(final, package_id, run_id, staged_at, len(staged))
+def _staging_time() -> datetime:
+    """Now, strictly after the last id this process made: one process's packages sort in the
+    order it staged them even when two come within a microsecond or the clock steps back."""
+    global _last_id_time
+    with _id_lock:
+        now = max(datetime.now(UTC), _last_id_time + timedelta(microseconds=1))
+        _last_id_time = now
+        return now
 
 
-def ready_packages(folder: Path) -> list[Path]:
-    """Complete packages waiting in `folder`, oldest first."""
-    if not folder.is_dir():
-        return []
-    return sorted(
-        entry
-        for entry in folder.iterdir()
-        if entry.is_dir() and not entry.name.startswith(_PARTIAL_PREFIX) and (entry / MANIFEST).is_file()
-    )
+class _HashingWriter:
+    """A binary file that hashes what goes through it: the sha256 is known once the file is
+    written, with no second read (on an object store, a second read is a second download)."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self._digest = hashlib.sha256()
+        self._written = 0
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._handle.write(data)
+        self._digest.update(data)
+        self._written += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def close(self) -> None:  # the owner closes the real file
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return False
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
-def read_package(path: Path) -> tuple[Package, StagedBatch]:
-    """The package's manifest and staged tables, checked against the manifest's sha256 values."""
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
+class PackageStore:
+    """The load packages of a warehouse, on a local folder or any fsspec URL (module docstring)."""
+
+    def __init__(self, url: str | Path) -> None:
+        from fsspec.core import url_to_fs
+        from fsspec.implementations.local import LocalFileSystem
+
+        self.url = str(url)
+        # storage options (credentials, endpoint) come from the filesystem's usual environment
+        self.fs, root = url_to_fs(self.url)
+        self.root = root.rstrip("/") or root
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+
+    @classmethod
+    def for_warehouse(cls, warehouse_path: Path | str) -> PackageStore:
+        return cls(package_store_url(warehouse_path))
+
+    def __repr__(self) -> str:
+        return f"PackageStore({self.url!r})"
+
+    # --- where things are ---------------------------------------------------------------------
+
+    def _join(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+    def url_of(self, location: str) -> str:
+        """`location` as a person would type it: a local path, or the store's URL."""
+        return location if self.is_local else self.fs.unstrip_protocol(location)
+
+    def _ref(self, package_id: str) -> PackageRef:
+        return PackageRef(package_id, self._join(package_id))
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def write(self, run_id: str, staged: StagedBatch, source: str | None = None) -> Package:
+        """Write `staged` as a package of `run_id`; it is complete (and ready) once this returns."""
+        staged_at = _staging_time()
+        package_id = f"{staged_at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
+        final = self._join(package_id)
+        target = self._join(f"{_PARTIAL_PREFIX}{package_id}{_PARTIAL_SUFFIX}") if self.is_local else final
+        self.fs.makedirs(target, exist_ok=True)
+        files: dict[str, str] = {}
+        try:
+            for name in TABLES:
+                file_name = f"{name}.parquet"
+                with self.fs.open(f"{target}/{file_name}", "wb") as handle:
+                    hashing = _HashingWriter(handle)
+                    pq.write_table(getattr(staged, name), hashing, compression="zstd")
+                files[file_name] = hashing.hexdigest()
+            counts = {name: getattr(staged, name).num_rows for name in TABLES}
+            manifest = {
+                "package_id": package_id,
+                "run_id": run_id,
+                "source": source,
+                "staged_at": staged_at.isoformat(),
+                "host": socket.gethostname(),
+                "format_version": FORMAT_VERSION,
+                "rounds": staged.rounds,
+                "counts": counts,
+                "files": files,
+            }
+            # the manifest last: on an object store, its presence is what makes the package ready
+            self.fs.pipe_file(f"{target}/{MANIFEST}", json.dumps(manifest, indent=2).encode())
+            if self.is_local:
+                os.rename(target, final)
+        except BaseException:
+            self._remove_quietly(target)
+            raise
+        package = self._package_from(self._ref(package_id), manifest)
+        return package
+
+    def _remove_quietly(self, location: str) -> None:
+        try:
+            if self.fs.exists(location):
+                self.fs.rm(location, recursive=True)
+        except Exception:  # the writer's own error matters more; a leftover is never ready
+            pass
+
+    # --- the queue ----------------------------------------------------------------------------
+
+    def ready(self) -> list[PackageRef]:
+        """Complete packages waiting, oldest first (one listing of the store)."""
+        if not self.fs.exists(self.root):
+            return []
+        found = self.fs.glob(self._join("*", MANIFEST))
+        ids = {path.rstrip("/").split("/")[-2] for path in found}
+        return [self._ref(package_id) for package_id in sorted(ids) if PACKAGE_ID.match(package_id)]
+
+    def manifest(self, ref: PackageRef) -> Package:
+        """What the manifest says (its files are not read: see `read`)."""
+        return self._package_from(ref, self._read_manifest(ref.location))
+
+    def read(self, ref: PackageRef) -> tuple[Package, StagedBatch]:
+        """The package and its staged tables, each file checked against its manifest's sha256."""
+        manifest = self._read_manifest(ref.location)
+        try:
+            tables: dict[str, pa.Table] = {}
+            for name in TABLES:
+                file_name = f"{name}.parquet"
+                # the bytes checked are the bytes parsed: no second read that could differ
+                data = self.fs.cat_file(f"{ref.location}/{file_name}")
+                if hashlib.sha256(data).hexdigest() != manifest["files"][file_name]:
+                    raise PackageError(f"{file_name} does not match the sha256 in its manifest")
+                tables[name] = in_row_groups(pq.read_table(pa.BufferReader(data)))
+                del data
+            for name in TABLES:
+                if tables[name].num_rows != int(manifest["counts"][name]):
+                    found, expected = tables[name].num_rows, manifest["counts"][name]
+                    raise PackageError(f"{name} has {found} rows, its manifest says {expected}")
+            package = self._package_from(ref, manifest)
+            staged = StagedBatch(tables["visits"], tables["versions"], tables["raw"], int(manifest["rounds"]))
+        except PackageError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as error:
+            raise PackageError(f"unreadable package ({type(error).__name__}: {error})") from error
+        return package, staged
+
+    def _read_manifest(self, location: str) -> dict[str, Any]:
+        try:
+            manifest = json.loads(self.fs.cat_file(f"{location}/{MANIFEST}"))
+        except (OSError, ValueError) as error:
+            raise PackageError(f"unreadable manifest ({type(error).__name__}: {error})") from error
+        if not isinstance(manifest, dict):
+            raise PackageError("unreadable manifest (not a JSON object)")
         if manifest.get("format_version") != FORMAT_VERSION:
             found = manifest.get("format_version")
             raise PackageError(f"format {found!r}, this release reads {FORMAT_VERSION}")
-        tables: dict[str, pa.Table] = {}
-        for name in _TABLES:
-            file = path / f"{name}.parquet"
-            if _sha256(file) != manifest["files"][file.name]:
-                raise PackageError(f"{file.name} does not match the sha256 in its manifest")
-            tables[name] = in_row_groups(pq.read_table(file))
-        package = Package(
-            path,
-            manifest["package_id"],
-            manifest["run_id"],
-            datetime.fromisoformat(manifest["staged_at"]),
-            tables["visits"].num_rows,
-        )
-    except PackageError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as error:
-        raise PackageError(f"unreadable package ({type(error).__name__}: {error})") from error
-    staged = StagedBatch(tables["visits"], tables["versions"], tables["raw"], int(manifest["rounds"]))
-    return package, staged
+        if manifest.get("package_id") != location.rstrip("/").split("/")[-1]:
+            raise PackageError(f"its manifest names another package ({manifest.get('package_id')!r})")
+        return manifest
 
-
-def move_aside(path: Path, reason: str) -> Path:
-    """Take a package that cannot be loaded out of the queue, with the reason beside it."""
-    failed = path.parent / FAILED_FOLDER
-    failed.mkdir(exist_ok=True)
-    target = failed / path.name
-    path.rename(target)
-    (target / "reason.txt").write_text(reason + "\n")
-    return target
-
-
-def load_ready_packages(
-    conn: duckdb.DuckDBPyConnection, folder: Path, log: Callable[[str], None] = print
-) -> list[LoadResult]:
-    """Load every package waiting in `folder`, oldest first, each in its own transaction; remove
-    each once committed. A package already recorded in `load_packages` is only removed."""
-    results: list[LoadResult] = []
-    for path in ready_packages(folder):
+    def _package_from(self, ref: PackageRef, manifest: dict[str, Any]) -> Package:
         try:
-            package, staged = read_package(path)
-        except PackageError as error:
-            log(f"load package {path.name} moved aside: {error}")
-            move_aside(path, str(error))
-            continue
-        if conn.execute(ALREADY_LOADED, [package.package_id]).fetchone()[0]:
-            shutil.rmtree(path)
-            continue
-        try:
-            result = load_batch(
-                conn, package.run_id, staged, package=PackageRecord(package.package_id, package.staged_at)
+            counts = {name: int(count) for name, count in manifest["counts"].items()}
+            return Package(
+                ref=ref,
+                url=self.url_of(ref.location),
+                run_id=str(manifest["run_id"]),
+                source=manifest.get("source"),
+                staged_at=datetime.fromisoformat(manifest["staged_at"]),
+                visits=counts["visits"],
+                counts=counts,
             )
-        except duckdb.Error as error:
-            log(f"load package {path.name} moved aside: the load failed ({error})")
-            move_aside(path, f"load failed: {error}")
-            continue
-        shutil.rmtree(path)
-        log(f"loaded package {package.package_id} of run {package.run_id}: {package.visits} visits")
-        results.append(result)
+        except (KeyError, ValueError, TypeError, AttributeError) as error:
+            raise PackageError(f"unreadable manifest ({type(error).__name__}: {error})") from error
+
+    # --- taking packages out of the queue ---------------------------------------------------
+
+    def remove(self, ref: PackageRef) -> None:
+        """Delete a loaded package. The manifest goes first: a removal cut short leaves files that
+        are never ready again (and a package already loaded would only be removed anyway)."""
+        manifest = f"{ref.location}/{MANIFEST}"
+        if self.fs.exists(manifest):
+            self.fs.rm_file(manifest)
+        if self.fs.exists(ref.location):
+            self.fs.rm(ref.location, recursive=True)
+
+    def move_aside(self, ref: PackageRef, reason: str) -> str:
+        """Take a package that cannot be loaded out of the queue, with the reason beside it; returns
+        where it went."""
+        failed = self._join(FAILED_FOLDER)
+        target = f"{failed}/{ref.package_id}"
+        if self.is_local:
+            Path(failed).mkdir(parents=True, exist_ok=True)
+            if Path(target).exists():  # moved aside before, then written again: keep the newest
+                import shutil
+
+                shutil.rmtree(target)
+            os.rename(ref.location, target)
+        else:
+            # no rename on an object store: copy, then remove the original (manifest first)
+            self.fs.makedirs(target, exist_ok=True)
+            for path in self.fs.find(ref.location):
+                self.fs.copy(path, f"{target}/{path[len(ref.location) + 1 :]}")
+            self.remove(ref)
+        self.fs.pipe_file(f"{target}/{REASON}", (reason + "\n").encode())
+        return self.url_of(target)
+
+    def failed(self) -> list[FailedPackage]:
+        """Packages moved aside, oldest first, with their reasons."""
+        failed = self._join(FAILED_FOLDER)
+        if not self.fs.exists(failed):
+            return []
+        entries: list[FailedPackage] = []
+        for location in sorted(self.fs.ls(failed, detail=False)):
+            location = location.rstrip("/")
+            ref = PackageRef(location.split("/")[-1], location)
+            try:
+                reason = self.fs.cat_file(f"{location}/{REASON}").decode(errors="replace").strip()
+            except OSError:
+                reason = "(no reason recorded)"
+            try:
+                package: Package | None = self._package_from(ref, self._read_manifest(location))
+            except PackageError:
+                package = None
+            entries.append(FailedPackage(ref, reason, package))
+        return entries
+
+    # --- small side files (a crawl plan handed to workers) ------------------------------------
+
+    def write_file(self, name: str, data: bytes) -> str:
+        """Write `data` at `name` under the store (whole: temporary name + rename on a local
+        folder; an object store writes an object whole); returns its URL."""
+        location = self._join(name)
+        parent = location.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        if self.is_local:
+            partial = f"{parent}/{_PARTIAL_PREFIX}{uuid.uuid4().hex}{_PARTIAL_SUFFIX}"
+            Path(partial).write_bytes(data)
+            os.rename(partial, location)
+        else:
+            self.fs.pipe_file(location, data)
+        return self.url_of(location)
+
+    def read_file(self, name: str) -> bytes:
+        return self.fs.cat_file(self._join(name))
+
+
+def load_waiting_packages(
+    conn: duckdb.DuckDBPyConnection, store: PackageStore, log: Callable[[str], None] = print
+) -> list[LoadResult]:
+    """Load every package waiting in `store` with the writer connection `conn` (held by the
+    caller), oldest first, each in its own transaction; remove each once committed. A package
+    already recorded in `load_packages` is only removed; one that cannot be read or loaded is moved
+    aside with its reason. Used by a writer on one machine before its own batch (flows.pipeline);
+    the loader (flows.loader) does the same one package at a time, reporting each."""
+    results: list[LoadResult] = []
+    for ref in store.ready():
+        outcome = load_one_package(conn, store, ref, log)
+        if isinstance(outcome, LoadResult):
+            results.append(outcome)
     return results
+
+
+ALREADY = "already loaded"
+
+
+def load_one_package(
+    conn: duckdb.DuckDBPyConnection, store: PackageStore, ref: PackageRef, log: Callable[[str], None] = print
+) -> LoadResult | str:
+    """Load one package in its own transaction and remove it: its LoadResult, or ALREADY (it was
+    loaded before and is only removed), or the reason it was moved aside. A fault of the warehouse
+    itself (duckdb.IOException, FatalException: a full disk, a broken file) is raised, the package
+    left ready: it is not the package's fault."""
+    try:
+        package = store.manifest(ref)
+        if conn.execute(ALREADY_LOADED, [package.package_id]).fetchone()[0]:
+            store.remove(ref)
+            log(f"load package {ref.package_id} was loaded before: removed")
+            return ALREADY
+        package, staged = store.read(ref)
+    except PackageError as error:
+        return _set_aside(store, ref, str(error), log)
+    try:
+        result = load_batch(
+            conn, package.run_id, staged, package=PackageRecord(package.package_id, package.staged_at)
+        )
+    except (duckdb.IOException, duckdb.FatalException):
+        raise
+    except Exception as error:  # noqa: BLE001 — one package's bad data never stops the loader
+        return _set_aside(store, ref, f"the load failed ({type(error).__name__}: {error})", log)
+    del staged
+    store.remove(ref)
+    log(f"loaded package {package.package_id} of run {package.run_id}: {package.visits} visits")
+    return result
+
+
+def _set_aside(store: PackageStore, ref: PackageRef, reason: str, log: Callable[[str], None]) -> str:
+    log(f"load package {ref.package_id} moved aside: {reason}")
+    store.move_aside(ref, reason)
+    return reason
