@@ -236,6 +236,36 @@ def deployment_plans(warehouse_path: Path | str, settings: ServeSettings) -> lis
     return plans
 
 
+STAGE_ENTRYPOINT = "flows/stage_flow.py:stage_source"
+FANOUT_ENTRYPOINT = "flows/stage_flow.py:crawl_fanout"
+
+
+def stage_deployment_plans(warehouse_path: Path | str, settings: ServeSettings) -> list[DeploymentPlan]:
+    """The deployments of a crawl spread over workers (flows/stage_flow.py), started on demand:
+    `crawl-fanout` (`kazinform fanout`, `kazinform backfill`, or a run from the UI) starts one
+    `stage-source` run per source on the pool's workers. No schedule: `crawl-new` is the scheduled
+    crawl; these runs queue behind each host's slot, not behind each other."""
+    warehouse = str(Path(warehouse_path).expanduser().resolve())
+    common: dict[str, Any] = {"warehouse_path": warehouse}
+    if settings.crawl_rate is not None:
+        common["rate_per_host"] = settings.crawl_rate
+    return [
+        DeploymentPlan(
+            name="stage-source",
+            entrypoint=STAGE_ENTRYPOINT,
+            # source and plan_url are given by the fan-out for each run
+            parameters=dict(common),
+            description="Fetches and parses one source into load packages (started by crawl-fanout).",
+        ),
+        DeploymentPlan(
+            name="crawl-fanout",
+            entrypoint=FANOUT_ENTRYPOINT,
+            parameters={**common, "sources": list(settings.sources)},
+            description="Plans each source, runs stage-source for each on the pool's workers, then loads.",
+        ),
+    ]
+
+
 def _optional_module(name: str) -> Any:
     try:
         return importlib.import_module(name)

@@ -202,15 +202,19 @@ def _stop_as_on_sigterm(signum: int, frame: object) -> None:
 
 
 def run_deploy(args: argparse.Namespace) -> int:
-    """Register the deployments on a process work pool (created when missing). A worker on this
-    machine runs them from the project folder: `prefect worker start --pool NAME`. The deployments
+    """Register the deployments on a process work pool (created when missing), with `stage-source`
+    and `crawl-fanout` (`kazinform fanout`, `kazinform backfill`). A worker on this machine runs
+    them from the project folder: `prefect worker start --pool NAME`. The deployments
     have the same names as those `kazinform serve` registers; the one registered last is in force.
     """
     prepared = _prepare(args)
     if prepared is None:
         return EXIT_USAGE
     warehouse, plans, _ = prepared
-    from flows.serve import schedule_lines, to_deployments
+    from flows.serve import schedule_lines, stage_deployment_plans, to_deployments
+
+    # a pool's workers also run the crawl spread over them (flows/stage_flow.py)
+    plans = plans + stage_deployment_plans(warehouse, _settings(args))
 
     created = _ensure_process_pool(args.pool)
     if created is None:
