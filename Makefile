@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(TEST_ENV) $(VENV)/bin/python benchmarks/crawl.py
 	$(TEST_ENV) $(VENV)/bin/python benchmarks/query.py
 	$(TEST_ENV) $(VENV)/bin/python benchmarks/orchestration.py
+	$(TEST_ENV) $(VENV)/bin/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) warehouse.duckdb warehouse.duckdb.wal
