@@ -11,6 +11,8 @@ for a work pool (`kazinform deploy --pool NAME`: `prefect worker start --pool NA
 | `ingest-inbox`  | `ingest_inbox` (flows/inbox.py)        | every 1 min (KAZINFORM_INBOX_EVERY)    |
 | `change-report` | `change_report` (flows/change_report)  | `kazinform.article.changed` events     |
 | `ingest-file`   | `ingest_file` (flows/inbox.py)         | `kazinform.file.arrived` events        |
+| `load-packages` | `load_packages` (flows/loader.py)      | `kazinform.package.ready` events, and  |
+|                 |                                        | every 5 min (KAZINFORM_LOAD_EVERY)     |
 
 Intervals are minutes (fractions allowed). A scheduled crawl stops starting requests when its next
 run is due (`max_duration_s` = its interval; what is left is asked for by the next run), and a
@@ -43,6 +45,10 @@ CRAWL_EVERY_MIN = 15.0
 REVISIT_EVERY_MIN = 10.0
 # A scan of the inbox folder is a directory listing: cheap, so files wait at most a minute.
 INBOX_EVERY_MIN = 1.0
+# The loader runs on each `kazinform.package.ready` event; the schedule only catches up packages
+# whose event was lost (the API was down): every 5 minutes is a listing of the store, and a lost
+# event delays its package by at most that.
+LOAD_EVERY_MIN = 5.0
 # Listing pages per edition read by `crawl-new` (the crawl stops earlier at a page of known articles).
 CRAWL_NEW_MAX_PAGES = 3
 INBOX_FOLDER_NAME = "inbox"
@@ -51,6 +57,7 @@ CRAWL_EVERY_ENV = "KAZINFORM_CRAWL_EVERY"
 REVISIT_EVERY_ENV = "KAZINFORM_REVISIT_EVERY"
 INBOX_EVERY_ENV = "KAZINFORM_INBOX_EVERY"
 INBOX_ENV = "KAZINFORM_INBOX"
+LOAD_EVERY_ENV = "KAZINFORM_LOAD_EVERY"
 CRAWL_RATE_ENV = "KAZINFORM_CRAWL_RATE"
 
 
@@ -58,6 +65,7 @@ CRAWL_ENTRYPOINT = "flows/crawl.py:crawl_sources"
 INBOX_SCAN_ENTRYPOINT = "flows/inbox.py:ingest_inbox"
 INGEST_FILE_ENTRYPOINT = "flows/inbox.py:ingest_file"
 CHANGE_REPORT_ENTRYPOINT = "flows/change_report.py:change_report"
+LOAD_PACKAGES_ENTRYPOINT = "flows/loader.py:load_packages"
 
 
 class ServeSettingError(ValueError):
@@ -72,6 +80,7 @@ class ServeSettings:
     crawl_every_min: float = CRAWL_EVERY_MIN
     revisit_every_min: float = REVISIT_EVERY_MIN
     inbox_every_min: float = INBOX_EVERY_MIN
+    load_every_min: float = LOAD_EVERY_MIN
     inbox: str | None = None  # None: <warehouse folder>/inbox
     # Requests per second per host for the scheduled crawls; None: the source's own (1/s for Kazinform).
     crawl_rate: float | None = None
@@ -85,11 +94,12 @@ class ServeSettings:
             crawl_every_min=_minutes(environ, CRAWL_EVERY_ENV, CRAWL_EVERY_MIN),
             revisit_every_min=_minutes(environ, REVISIT_EVERY_ENV, REVISIT_EVERY_MIN),
             inbox_every_min=_minutes(environ, INBOX_EVERY_ENV, INBOX_EVERY_MIN),
+            load_every_min=_minutes(environ, LOAD_EVERY_ENV, LOAD_EVERY_MIN),
             inbox=environ.get(INBOX_ENV) or None,
             crawl_rate=_rate(environ.get(CRAWL_RATE_ENV), CRAWL_RATE_ENV),
         )
         given = {name: value for name, value in flags.items() if value is not None}
-        for name in ("crawl_every_min", "revisit_every_min", "inbox_every_min"):
+        for name in ("crawl_every_min", "revisit_every_min", "inbox_every_min", "load_every_min"):
             if name in given:
                 given[name] = _positive_minutes(
                     given[name], "--" + name.removesuffix("_min").replace("_", "-")
@@ -147,10 +157,12 @@ class DeploymentPlan:
     cancel_when_busy: bool = False
 
     def describe(self) -> str:
-        if self.every_min is not None:
-            return f"every {_format_minutes(self.every_min)}"
         events = sorted({event for trigger in self.triggers for event in getattr(trigger, "expect", ())})
-        return "on " + ", ".join(events) if events else "on events"
+        on_events = "on " + ", ".join(events) if events else "on events"
+        if self.every_min is not None:
+            every = f"every {_format_minutes(self.every_min)}"
+            return f"{on_events} and {every}" if self.triggers else every
+        return on_events
 
 
 def _format_minutes(minutes: float) -> str:
@@ -231,6 +243,22 @@ def deployment_plans(warehouse_path: Path | str, settings: ServeSettings) -> lis
                 parameters={"warehouse_path": warehouse},
                 description="Renders what changed in an article on its kazinform.article.changed event.",
                 triggers=[report_module.change_report_trigger(warehouse)],
+            )
+        )
+    loader_module = _optional_module("flows.loader")
+    if loader_module is not None:
+        plans.append(
+            DeploymentPlan(
+                name="load-packages",
+                entrypoint=LOAD_PACKAGES_ENTRYPOINT,
+                parameters={"warehouse_path": warehouse},
+                description="Loads the ready load packages into the warehouse in the order they were staged.",
+                every_min=settings.load_every_min,
+                triggers=[loader_module.package_ready_trigger(warehouse)],
+                # One loader: a run lists the store again until it is empty, so an event or a
+                # schedule that comes while it works would find nothing left (flows.loader).
+                concurrency_limit=1,
+                cancel_when_busy=True,
             )
         )
     return plans

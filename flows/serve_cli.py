@@ -69,6 +69,13 @@ def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
         help="minutes between ingest-inbox scans (default $KAZINFORM_INBOX_EVERY or 1)",
     )
     parser.add_argument(
+        "--load-every",
+        type=_minutes,
+        metavar="MIN",
+        help="minutes between catch-up runs of load-packages, which also runs on each "
+        "kazinform.package.ready event (default $KAZINFORM_LOAD_EVERY or 5)",
+    )
+    parser.add_argument(
         "--crawl-rate",
         type=_rate,
         metavar="R",
@@ -107,6 +114,7 @@ def _settings(args: argparse.Namespace):  # -> ServeSettings
         crawl_every_min=args.crawl_every,
         revisit_every_min=args.revisit_every,
         inbox_every_min=args.inbox_every,
+        load_every_min=args.load_every,
         inbox=args.inbox,
         crawl_rate=args.crawl_rate,
     )

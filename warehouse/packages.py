@@ -104,8 +104,8 @@ def package_store_url(warehouse_path: Path | str) -> str:
     """Where the packages of `warehouse_path` wait: $KAZINFORM_PACKAGES, else beside the warehouse."""
     configured = os.environ.get(PACKAGES_ENV)
     if configured:
-        return configured if "://" in configured else str(Path(configured).expanduser())
-    path = Path(warehouse_path).expanduser()
+        return configured if "://" in configured else str(Path(configured).expanduser().absolute())
+    path = Path(warehouse_path).expanduser().absolute()
     return str(path.with_name(path.name + ".packages"))
 
 
@@ -379,41 +379,49 @@ class PackageStore:
         return self.fs.cat_file(self._join(name))
 
 
+@dataclass(frozen=True, slots=True)
+class PackageOutcome:
+    """What came of one package: loaded (`result`), already loaded before, or moved aside."""
+
+    ref: PackageRef
+    package: Package | None = None  # its manifest, when it could be read
+    result: LoadResult | None = None
+    already_loaded: bool = False
+    moved_aside: str | None = None  # the reason
+
+
 def load_waiting_packages(
     conn: duckdb.DuckDBPyConnection, store: PackageStore, log: Callable[[str], None] = print
 ) -> list[LoadResult]:
     """Load every package waiting in `store` with the writer connection `conn` (held by the
-    caller), oldest first, each in its own transaction; remove each once committed. A package
-    already recorded in `load_packages` is only removed; one that cannot be read or loaded is moved
-    aside with its reason. Used by a writer on one machine before its own batch (flows.pipeline);
-    the loader (flows.loader) does the same one package at a time, reporting each."""
+    caller), oldest first, each in its own transaction (`load_one_package`). Used by a writer on
+    one machine before its own batch (flows.pipeline); the loader (flows.loader) does the same,
+    reporting each package."""
     results: list[LoadResult] = []
     for ref in store.ready():
         outcome = load_one_package(conn, store, ref, log)
-        if isinstance(outcome, LoadResult):
-            results.append(outcome)
+        if outcome.result is not None:
+            results.append(outcome.result)
     return results
-
-
-ALREADY = "already loaded"
 
 
 def load_one_package(
     conn: duckdb.DuckDBPyConnection, store: PackageStore, ref: PackageRef, log: Callable[[str], None] = print
-) -> LoadResult | str:
-    """Load one package in its own transaction and remove it: its LoadResult, or ALREADY (it was
-    loaded before and is only removed), or the reason it was moved aside. A fault of the warehouse
-    itself (duckdb.IOException, FatalException: a full disk, a broken file) is raised, the package
-    left ready: it is not the package's fault."""
+) -> PackageOutcome:
+    """Load one package in its own transaction and remove it once committed. A package already
+    recorded in `load_packages` is only removed; one that cannot be read or loaded is moved aside
+    with its reason. A fault of the warehouse itself (duckdb.IOException, FatalException: a full
+    disk, a broken file) is raised with the package left ready: it is not the package's fault."""
+    package: Package | None = None
     try:
         package = store.manifest(ref)
         if conn.execute(ALREADY_LOADED, [package.package_id]).fetchone()[0]:
             store.remove(ref)
             log(f"load package {ref.package_id} was loaded before: removed")
-            return ALREADY
+            return PackageOutcome(ref, package, already_loaded=True)
         package, staged = store.read(ref)
     except PackageError as error:
-        return _set_aside(store, ref, str(error), log)
+        return _set_aside(store, ref, package, str(error), log)
     try:
         result = load_batch(
             conn, package.run_id, staged, package=PackageRecord(package.package_id, package.staged_at)
@@ -421,14 +429,16 @@ def load_one_package(
     except (duckdb.IOException, duckdb.FatalException):
         raise
     except Exception as error:  # noqa: BLE001 — one package's bad data never stops the loader
-        return _set_aside(store, ref, f"the load failed ({type(error).__name__}: {error})", log)
+        return _set_aside(store, ref, package, f"the load failed ({type(error).__name__}: {error})", log)
     del staged
     store.remove(ref)
     log(f"loaded package {package.package_id} of run {package.run_id}: {package.visits} visits")
-    return result
+    return PackageOutcome(ref, package, result=result)
 
 
-def _set_aside(store: PackageStore, ref: PackageRef, reason: str, log: Callable[[str], None]) -> str:
+def _set_aside(
+    store: PackageStore, ref: PackageRef, package: Package | None, reason: str, log: Callable[[str], None]
+) -> PackageOutcome:
     log(f"load package {ref.package_id} moved aside: {reason}")
     store.move_aside(ref, reason)
-    return reason
+    return PackageOutcome(ref, package, moved_aside=reason)
