@@ -274,6 +274,14 @@ def _read(
     return links, ListedPage(fetch, "listed"), 0
 
 
+def read_listing_page(
+    fetch: FetchResult, source: Source, listing: Listing, max_links: int = MAX_LINKS_PER_PAGE
+) -> tuple[list[DiscoveredLink], ListedPage, int]:
+    """One fetched listing page: its links (at most `max_links`), what came of it, and how many
+    links were left out (for callers that walk listings their own way, such as a backfill)."""
+    return _read(fetch, _listing_reader(source, listing, max_links), max_links)
+
+
 def _edition_code(source: Source | None, url: str) -> str | None:
     edition = source.edition_of(url) if source else None
     return edition.code if edition else None

@@ -162,7 +162,7 @@ class DeploymentPlan:
         if self.every_min is not None:
             every = f"every {_format_minutes(self.every_min)}"
             return f"{on_events} and {every}" if self.triggers else every
-        return on_events
+        return on_events if self.triggers else "on demand"
 
 
 def _format_minutes(minutes: float) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from crawler.discover import MAX_LINKS_PER_PAGE, DiscoveredLink, DiscoveryResult, _listing_reader, _read
+from crawler.discover import MAX_LINKS_PER_PAGE, DiscoveredLink, DiscoveryResult, read_listing_page
 from crawler.fetch import Fetcher
 from flows.crawl import TASK_STEPS
 from flows.crawl_pipeline import (
@@ -323,9 +323,7 @@ async def discover_range(
         if fetch.unfetched:
             result.unfetched += pages.last - number + 1
             break
-        links, visit, dropped = _read(
-            fetch, _listing_reader(source, listing, max_links_per_page), max_links_per_page
-        )
+        links, visit, dropped = read_listing_page(fetch, source, listing, max_links_per_page)
         result.pages.append(visit)
         result.links_not_followed += dropped
         for link in links:
@@ -359,7 +357,7 @@ async def _page_dates(
     """(newest, oldest) card date of listing page `number`; None past the end of the listing, for a
     page that cannot be read, or one whose cards show no date."""
     fetch = await fetcher.fetch(listing.page(number))
-    links, visit, _ = _read(fetch, _listing_reader(source, listing, MAX_LINKS_PER_PAGE), MAX_LINKS_PER_PAGE)
+    links, visit, _ = read_listing_page(fetch, source, listing)
     if visit.status != "listed":
         return None
     dates = [d for d in (card_date(link, fetch.fetched_at) for link in links) if d is not None]
