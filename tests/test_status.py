@@ -10,6 +10,8 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +32,9 @@ def kazinform(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     )
 
 
+BUSY_RETRIES = 5  # a busy server (its database locked by other work) answers 503 for a moment
+
+
 def api(api_url: str, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
     request = urllib.request.Request(
         f"{api_url}/{route}",
@@ -37,9 +42,15 @@ def api(api_url: str, method: str, route: str, body: dict[str, Any] | None = Non
         headers={"Content-Type": "application/json"},
         method=method,
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        text = response.read()
-    return json.loads(text) if text else None
+    for attempt in range(BUSY_RETRIES):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read()
+            return json.loads(text) if text else None
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or attempt == BUSY_RETRIES - 1:
+                raise
+            time.sleep(1.0 + attempt)
 
 
 @pytest.fixture(scope="module")
