@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -352,6 +352,31 @@ def _to_deployment(plan: DeploymentPlan, flow: Any) -> RunnerDeployment:
         tags=["kazinform"],
         **options,
     )
+
+
+def serve_deployments(*deployments: RunnerDeployment, **options: Any) -> None:
+    """Prefect's `serve`, once the deployments of the same names that `kazinform deploy --pool`
+    bound to a work pool are removed: a served deployment registered over a pool's keeps the pool
+    (Prefect's upsert does not clear it), and its runs would then wait for a worker, not this
+    process. Their runs' history stays with the flow."""
+    from prefect import serve
+
+    from_pools(deployments)
+    serve(*deployments, **options)
+
+
+def from_pools(deployments: Sequence[RunnerDeployment]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        for deployment in deployments:
+            try:
+                existing = client.read_deployment_by_name(f"{deployment.flow_name}/{deployment.name}")
+            except ObjectNotFound:
+                continue
+            if existing.work_pool_name:
+                client.delete_deployment(existing.id)
 
 
 def schedule_lines(plans: list[DeploymentPlan]) -> list[str]:

@@ -156,9 +156,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if prepared is None:
         return EXIT_USAGE
     warehouse, plans, api_url = prepared
-    from prefect import serve
-
-    from flows.serve import schedule_lines, to_deployments
+    from flows.serve import schedule_lines, serve_deployments, to_deployments
 
     deployments = to_deployments(plans)
     print(f"serving {len(plans)} deployments for {warehouse}:")
@@ -168,7 +166,7 @@ def run_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop_as_on_sigterm)
     try:
         # serve() returns once the runner has stopped its runs and paused the schedules.
-        serve(*deployments, pause_on_shutdown=True, print_starting_message=False)
+        serve_deployments(*deployments, pause_on_shutdown=True, print_starting_message=False)
     except KeyboardInterrupt:
         # Python's own Ctrl-C handler took the stop (before the runner started, or while Prefect's
         # process handling held SIGINT for a run starting): the runner did not pause its schedules.

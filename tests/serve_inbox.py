@@ -11,14 +11,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from prefect import serve  # noqa: E402
-
 from flows.inbox import ingest_file_deployment  # noqa: E402
+from flows.serve import serve_deployments  # noqa: E402
 
 
 def main(warehouse_path: str) -> None:
     deployment = ingest_file_deployment(warehouse_path)
-    serve(deployment, print_starting_message=True)
+    serve_deployments(deployment, print_starting_message=True)
 
 
 if __name__ == "__main__":
