@@ -123,20 +123,22 @@ def killed_run_packages(store: PackageStore, run_id: str) -> dict[str, int]:
     return {p.package_id: p.visits for p in packages if p.run_id == run_id}
 
 
-# A server busy with several processes' runs (SQLite underneath) may answer one request 500: it
-# is asked again, this many times, a second apart.
+# A server busy with several processes' runs (SQLite underneath) may answer one request 500 or miss
+# a connection: it is asked again, this many times, a second apart.
 SERVER_ERROR_ATTEMPTS = 5
 
 
 def asked_again(call: Callable[[], T]) -> T:
-    """`call()`, asked again after a 5xx answer of a busy server."""
+    """`call()`, asked again after a 5xx answer of a busy server or a connection it missed."""
+    import httpx
     from prefect.exceptions import PrefectHTTPStatusError
 
     for attempt in range(SERVER_ERROR_ATTEMPTS):
         try:
             return call()
-        except PrefectHTTPStatusError as error:
-            if error.response.status_code < 500 or attempt == SERVER_ERROR_ATTEMPTS - 1:
+        except (PrefectHTTPStatusError, httpx.ConnectError) as error:
+            server_error = not isinstance(error, PrefectHTTPStatusError) or error.response.status_code >= 500
+            if not server_error or attempt == SERVER_ERROR_ATTEMPTS - 1:
                 raise
             time.sleep(1.0)
     raise AssertionError("unreachable")
