@@ -111,6 +111,21 @@ def clear_stale_server_record() -> None:
         stop_local_server()
 
 
+# Concurrency-slot leases kept on disk, not in the server's memory: a slot held while the server
+# restarts (`host:<host>`, `duckdb-writer`) would otherwise count as taken with no lease left to
+# expire it, blocking that host or the warehouse until the slot is reset by hand.
+LEASE_STORAGE_ENV = "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"
+LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
+
+
+def server_environment(base: dict[str, str]) -> dict[str, str]:
+    """The environment a Prefect server of ours starts with (leases on disk, no analytics)."""
+    env = {**base, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.setdefault(LEASE_STORAGE_ENV, LEASE_STORAGE)
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
 def start_local_server(port: int | None = None) -> str:
     """Start `prefect server start --background` on 127.0.0.1 and wait until it answers."""
     clear_stale_server_record()
@@ -124,11 +139,9 @@ def start_local_server(port: int | None = None) -> str:
     if port is None:
         port = DEFAULT_PORT if _port_is_free(DEFAULT_PORT) else free_port()
     api_url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    env.pop("PREFECT_API_URL", None)
     subprocess.run(
         [prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--background"],
-        env=env,
+        env=server_environment(dict(os.environ)),
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

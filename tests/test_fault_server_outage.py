@@ -31,8 +31,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from flows.crawl_pipeline import plan_crawl
 from flows.loader import load_ready
 from flows.stage_flow import write_plan
@@ -208,12 +206,6 @@ def test_a_server_outage_mid_stage_run_loses_nothing_and_work_resumes(tmp_path: 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Prefect server keeps concurrency leases in memory by default "
-    "(PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE): after a restart a slot held across it is counted "
-    "as taken and no lease is left to expire, so host:<host> and duckdb-writer stay taken for ever",
-)
 def test_a_slot_held_across_a_server_restart_is_not_lost(tmp_path: Path) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate

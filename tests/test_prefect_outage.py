@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.prefect_api import free_port, is_healthy, prefect_cli, prefect_home
+from flows.prefect_api import free_port, is_healthy, prefect_cli, prefect_home, server_environment
 from flows.run_guard import RUNS_FOLDER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,8 +55,7 @@ class OwnServer:
     def __init__(self, home: Path) -> None:
         self.port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
-        self.env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-        self.env.pop("PREFECT_API_URL", None)
+        self.env = server_environment({**os.environ, "PREFECT_HOME": str(home)})
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
