@@ -186,10 +186,8 @@ def _write_package(
 
 
 def _announce(package: Package, warehouse_path: str, logger: Logger) -> None:
-    try:
-        from flows.loader import announce_package
-    except ImportError:  # a tree without the loader: the next writer finds the package anyway
-        return
+    from flows.loader import announce_package  # never raises: a lost event is caught up by schedule
+
     announce_package(package, warehouse_path)
 
 
@@ -618,20 +616,9 @@ async def _states(flow_run_ids: Sequence[str]) -> dict[str, tuple[str, str | Non
 
 def run_loader(warehouse_path: str, store: PackageStore, logger: Logger) -> Any:
     """The loader (flows.loader.load_ready): every ready package, oldest first."""
-    try:
-        from flows.loader import load_ready  # type: ignore[import-not-found]
-    except ImportError:
-        return _load_ready_without_loader(warehouse_path, store, logger)
+    from flows.loader import load_ready
+
     return load_ready(warehouse_path, store=store, logger=logger)
-
-
-def _load_ready_without_loader(warehouse_path: str, store: PackageStore, logger: Logger) -> str:
-    from flows.writer import open_gated_writer
-    from warehouse.packages import load_waiting_packages
-
-    with open_gated_writer(Path(warehouse_path), logger=logger) as connection:
-        results = load_waiting_packages(connection, store, log=logger.info)
-    return f"{len(results)} packages loaded"
 
 
 @flow(name=FANOUT_FLOW)
