@@ -126,16 +126,19 @@ def text_copy_source() -> Source | None:
     return readers[0] if len(readers) == 1 else None
 
 
-@cache
 def generic_source(url: str | None) -> Source:
     """A source made for an address no registered source claims: named after its host (without
     'www.'), one edition, keys from the address's trailing id or its path, the generic parser."""
     parts = urlsplit(url or "")
-    host = (parts.hostname or "").lower()
-    if not host or parts.scheme not in ("http", "https"):
-        host, home = "", "http://unknown.invalid/"
-    else:
-        home = f"{parts.scheme}://{parts.netloc}/"
+    if not parts.hostname or parts.scheme not in ("http", "https"):
+        return _generic_source("", "")
+    return _generic_source(parts.scheme, parts.netloc.lower())
+
+
+@cache  # one per host (not per address: a crawl of an unknown site would grow it per page)
+def _generic_source(scheme: str, netloc: str) -> Source:
+    host = urlsplit(f"{scheme}://{netloc}/").hostname or "" if netloc else ""
+    home = f"{scheme}://{netloc}/" if netloc else "http://unknown.invalid/"
     name = host.removeprefix("www.") or NO_ADDRESS
     return Source(
         name=name,
