@@ -59,11 +59,11 @@ def test_served_deployments_react_to_an_edit_and_a_dropped_file(
     env = child_env(KAZINFORM_BASE_URL=base_url)
     with running(serve_args(warehouse, *flags), tmp_path / "serve.log", env) as serve:
         deployments = wait_for(
-            lambda: serve.alive() and len(found := deployments_of(warehouse)) == 5 and found,
+            lambda: serve.alive() and len(found := deployments_of(warehouse)) == 6 and found,
             REGISTERED_WITHIN_S,
-            "five deployments served",
+            "six deployments served",
         )
-        served = {"crawl-new", "revisit-due", "ingest-inbox", "change-report", "ingest-file"}
+        served = {"crawl-new", "revisit-due", "ingest-inbox", "change-report", "ingest-file", "load-packages"}
         assert set(deployments) == served
 
         def completed(name: str) -> Any:

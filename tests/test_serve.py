@@ -33,7 +33,7 @@ from flows.serve import (
 ROOT = Path(__file__).resolve().parent.parent
 KAZINFORM = str(Path(sys.executable).with_name("kazinform"))
 PREFECT = str(Path(sys.executable).with_name("prefect"))
-# Bounds on a loaded 2-core machine: serve imports Prefect and registers five deployments (~10 s);
+# Bounds on a loaded 2-core machine: serve imports Prefect and registers six deployments (~10 s);
 # a scheduled run waits for the server's scheduler (every 5 s for a new deployment), the runner's
 # poll (1 s here) and a process of its own (Prefect's import alone takes seconds).
 REGISTERED_WITHIN_S = 90.0
@@ -107,6 +107,10 @@ def running(argv: list[str], log: Path, env: dict[str, str]) -> Iterator[Child]:
     child = Child(argv, log, env)
     try:
         yield child
+    except BaseException:
+        # CI keeps the test's output, not its files: the child's last lines say why it waited.
+        print(f"--- last output of {argv[1:3]} ---\n{child.output()[-4000:]}")
+        raise
     finally:
         child.kill()
 
