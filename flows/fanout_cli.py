@@ -152,7 +152,7 @@ def run_backfill(args: argparse.Namespace) -> int:
         print("kazinform: --until is before --since — see `kazinform backfill --help`", file=sys.stderr)
         return EXIT_USAGE
     _prepare_flow_run(args)
-    from flows.stage_flow import walk_back
+    from flows.backfill import walk_back
 
     until = args.until
     if until is not None and until.time() == datetime.min.time():  # a day alone: the whole day

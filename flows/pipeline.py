@@ -135,7 +135,7 @@ def stage_and_load(
             load_waiting_packages(connection, store, log=logger.info)
             outcomes: list[str] = list(load_batch(connection, run_id, staged).outcomes)
     except WarehouseLockedError as error:
-        package = store.write(run_id, staged, source=_only_source(visits))
+        package = store.write(run_id, staged, source=only_source(visits))
         logger.warning("%s; %d visits kept as load package %s", error, len(visits), package.url)
         outcomes = [PENDING] * len(visits)
     write_s = time.perf_counter() - started
@@ -143,7 +143,7 @@ def stage_and_load(
     return LoadReport(outcomes, stage_s, write_s)
 
 
-def _only_source(visits: Sequence[VisitInput]) -> str | None:
+def only_source(visits: Sequence[VisitInput]) -> str | None:
     """The source of a batch's visits when they share one (a package's manifest says it)."""
     sources = {visit.source for visit in visits}
     return sources.pop() if len(sources) == 1 else None

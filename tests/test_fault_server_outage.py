@@ -33,7 +33,7 @@ from typing import Any
 
 from flows.crawl_pipeline import plan_crawl
 from flows.loader import load_ready
-from flows.stage_flow import write_plan
+from flows.stage_plans import write_plan
 from parsers.registry import get_source
 from replica import ReplicaSite, serve
 from test_fault_worker_killed import _pause_automations, asked_again, run_state

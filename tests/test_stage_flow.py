@@ -15,19 +15,12 @@ import duckdb
 import pytest
 
 from crawler.discover import links_from_listing
+from flows.backfill import walk_back
 from flows.crawl_pipeline import CrawlOptions, crawl_without_prefect, plan_crawl
+from flows.host_limits import HOST_LIMIT_PREFIX, host_limit_names
 from flows.pages import CrawlPlan
-from flows.stage_flow import (
-    HOST_LIMIT_PREFIX,
-    PlanError,
-    host_limit_names,
-    plan_from_json,
-    plan_to_json,
-    read_plan,
-    stage_source,
-    walk_back,
-    write_plan,
-)
+from flows.stage_flow import stage_source
+from flows.stage_plans import PlanError, plan_from_json, plan_to_json, read_plan, write_plan
 from parsers.dates import parse_shown_date
 from parsers.registry import get_source, registered
 from replica import ReplicaSite, serve
