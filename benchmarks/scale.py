@@ -19,18 +19,21 @@ processes it started and waited for (Linux counts reaped descendants in wait4's 
                  (fan-out start → last package loaded). The queue of ready packages
                  (PackageStore.ready()) is sampled every second. Loader packages/s and rows/s = what it
                  loaded / the seconds it spent inside load_ready calls that loaded something.
-                 Packages' added cost on one machine = the 1-worker wall time / (a)'s wall time at the
-                 same concurrency − 1.
+                 The 1-worker wall time is also set against (a) at the same concurrency: what the
+                 workers' own overhead costs (stage runs one after another, a process each).
+(c) packages     the added cost of going through load packages on one machine: pairs of
+                 `kazinform crawl` (loads from memory) and `kazinform crawl --stage-only` followed by
+                 `kazinform packages load` (the same crawl, each batch written as a package, then the
+                 loader), each pair into fresh warehouses, in alternating order; cost = (stage +
+                 load) / crawl − 1 per pair, the median reported; both warehouses' articles compared.
 
     .venv/bin/python benchmarks/scale.py [--articles 20000] [--latency-ms 100-300] [--concurrency 4]
-        [--baseline-concurrency 1 4 8] [--workers 1 2 4] [--parts baseline workers]
+        [--baseline-concurrency 1 4 8] [--workers 1 2 4] [--pairs 2] [--parts baseline workers packages]
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import inspect
 import json
 import os
 import signal
@@ -118,14 +121,17 @@ class Measured:
     pages: int
 
 
-def one_machine(
-    base_url: str, scratch: Path, articles: int, concurrency: int, env: dict[str, str]
-) -> Measured:
-    warehouse = scratch / f"one-machine-{concurrency}.duckdb"
-    command = [
+def crawl_command(warehouse: Path, articles: int, concurrency: int) -> list[str]:
+    return [
         KAZINFORM, "crawl", "--warehouse", str(warehouse), "--revisit", "all", "--rate", "0",
         "--concurrency", str(concurrency), "--max-pages", "1", "--max-links-per-page", str(articles),
     ]  # fmt: skip
+
+
+def one_machine(
+    base_url: str, warehouse: Path, articles: int, concurrency: int, env: dict[str, str]
+) -> Measured:
+    command = crawl_command(warehouse, articles, concurrency)
     usage = run_command_measured(command, env={**env, "KAZINFORM_BASE_URL": base_url}, cwd=ROOT)
     if usage.returncode != 0:
         raise SystemExit(
@@ -142,7 +148,7 @@ def baseline_part(
     print(f"{'conns/host':>10} {'wall s':>8} {'pages':>7} {'pages/s':>8} {'peak MB':>8}")
     found: dict[int, Measured] = {}
     for concurrency in concurrencies:
-        run = one_machine(base_url, scratch, articles, concurrency, env)
+        run = one_machine(base_url, scratch / f"one-machine-{concurrency}.duckdb", articles, concurrency, env)
         found[concurrency] = run
         print(
             f"{concurrency:>10} {run.wall_s:>8.1f} {run.pages:>7} {run.pages / run.wall_s:>8.1f} "
@@ -202,20 +208,14 @@ class MeasuredProcess:
 _LOADER_LOOP = """
 import json, logging, re, sys, time
 from pathlib import Path
-from flows.stage_flow import package_store, run_loader
+from flows.stage_flow import run_loader
+from flows.stage_plans import package_store
 warehouse, stop_file, every = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
 logger = logging.getLogger("scale-loader")
 store = package_store(warehouse)
 
 def loaded_count(report):
-    if isinstance(report, str):  # the loader's fallback before flows.loader: "N packages loaded"
-        found = re.match(r"(\\d+)", report)
-        return int(found.group(1)) if found else 0
-    for name in ("loaded", "packages_loaded", "loaded_packages"):
-        value = getattr(report, name, None)
-        if value is not None:
-            return value if isinstance(value, int) else len(value)
-    return 0
+    return len(report.loaded)
 
 while True:
     last = stop_file.exists()
@@ -232,14 +232,12 @@ while True:
 
 # The fan-out child; load=False: the loader child loads while the stage runs go on.
 _FANOUT = """
-import asyncio, inspect, json, sys
+import asyncio, json, sys
 from flows.stage_flow import crawl_fanout
 warehouse, sources, settings = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-accepted = inspect.signature(crawl_fanout.fn).parameters
-outcome = crawl_fanout(warehouse, sources, **{k: v for k, v in settings.items() if k in accepted})
-report = asyncio.run(outcome) if inspect.iscoroutine(outcome) else outcome
-for run in getattr(report, "runs", []):
-    print("stage run", run.describe() if hasattr(run, "describe") else run, flush=True)
+report = asyncio.run(crawl_fanout(warehouse, sources, **settings))
+for run in report.runs:
+    print("stage run", run.describe(), flush=True)
 """
 
 
@@ -257,7 +255,7 @@ class WorkersRun:
 
 
 def ready_count(warehouse: Path, packages: Path) -> int:
-    from flows.stage_flow import package_store
+    from flows.stage_plans import package_store
 
     try:
         return len(package_store(str(warehouse), str(packages)).ready())
@@ -394,16 +392,6 @@ def workers_part(
     baseline: Measured | None, env: dict[str, str],
 ) -> None:  # fmt: skip
     print(f"\n(b) Prefect process workers, {concurrency} connections per host in each stage run")
-    missing = [m for m in ("flows.stage_flow",) if importlib.util.find_spec(m) is None]
-    if missing:
-        print(f"not run: {', '.join(missing)} not in this tree")
-        return
-    from flows.stage_flow import crawl_fanout
-
-    accepted = set(inspect.signature(crawl_fanout.fn).parameters)
-    ignored = sorted(set(crawl_settings(articles, concurrency)) - accepted)
-    if ignored:
-        print(f"crawl-fanout takes no {', '.join(ignored)}: its defaults apply")
     runs: dict[int, WorkersRun] = {}
     for workers in counts:
         run = workers_run(base_url, scratch, articles, concurrency, workers, loader_every, env)
@@ -430,12 +418,99 @@ def workers_part(
         print(f"4 workers / 1 worker pages/s: {speedup:.2f}× (target >= {SPEEDUP_TARGET:g}×: {verdict})")
     if 1 in runs and baseline is not None:
         cost = runs[1].until_loaded_s / baseline.wall_s - 1
-        verdict = "met" if cost <= PACKAGE_COST_TARGET else "NOT met"
         print(
-            f"packages' added cost on one machine: 1 worker {runs[1].until_loaded_s:.1f} s against "
-            f"`kazinform crawl` {baseline.wall_s:.1f} s at the same concurrency = {cost:+.1%} "
-            f"(target <= {PACKAGE_COST_TARGET:.0%}: {verdict})"
+            f"1 worker against one machine: {runs[1].until_loaded_s:.1f} s against `kazinform crawl` "
+            f"{baseline.wall_s:.1f} s at the same concurrency = {cost:+.1%} (the stage runs one after "
+            "another, each a process of its own, and the loader beside them; packages alone: (c))"
         )
+
+
+# --- (c) packages on one machine ---------------------------------------------------------------------
+
+
+@dataclass
+class PackagesPair:
+    memory: Measured  # `kazinform crawl`
+    stage: Measured  # `kazinform crawl --stage-only`
+    load_s: float  # `kazinform packages load`
+    load_peak_mb: float
+    same_articles: bool
+
+    @property
+    def cost(self) -> float:
+        return (self.stage.wall_s + self.load_s) / self.memory.wall_s - 1
+
+
+def through_packages(
+    base_url: str, scratch: Path, articles: int, concurrency: int, env: dict[str, str], name: str
+) -> tuple[Measured, float, float, Path]:
+    """`kazinform crawl --stage-only`, then `kazinform packages load`: (stage, load s, load MB, warehouse)."""
+    warehouse = scratch / f"{name}.duckdb"
+    run_env = {**env, "KAZINFORM_BASE_URL": base_url}
+    stage_command = [*crawl_command(warehouse, articles, concurrency), "--stage-only"]
+    stage = run_command_measured(stage_command, env=run_env, cwd=ROOT)
+    load = run_command_measured(
+        [KAZINFORM, "packages", "load", "--warehouse", str(warehouse)], env=run_env, cwd=ROOT
+    )
+    for what, usage in (("crawl --stage-only", stage), ("packages load", load)):
+        if usage.returncode != 0:
+            raise SystemExit(
+                f"kazinform {what} exited with {usage.returncode}:\n{(usage.stdout + usage.stderr)[-4000:]}"
+            )
+    pages = sum(article_pages(warehouse).values())
+    return Measured(stage.seconds, stage.peak_rss_mb, pages), load.seconds, load.peak_rss_mb, warehouse
+
+
+def article_rows(warehouse: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(
+            "select source, article_id, title, body from articles order by 1, 2"
+        ).fetchall()
+
+
+def packages_part(
+    base_url: str, scratch: Path, articles: int, concurrency: int, pairs: int, env: dict[str, str]
+) -> None:
+    """Pairs in alternating order (memory first, then packages first), so that a drift of the
+    machine's load falls on both sides."""
+    print(
+        f"\n(c) packages on one machine, {concurrency} connections per host: `kazinform crawl` against "
+        "`kazinform crawl --stage-only` + `kazinform packages load` (the same crawl, through package files)"
+    )
+    print(
+        f"{'pair':>4} {'memory s':>9} {'stage s':>8} {'load s':>7} {'cost':>7} "
+        f"{'memory MB':>10} {'stage MB':>9} {'load MB':>8}"
+    )
+    found: list[PackagesPair] = []
+    for number in range(pairs):
+        memory_warehouse = scratch / f"memory-{number}.duckdb"
+        if number % 2 == 0:
+            plain = one_machine(base_url, memory_warehouse, articles, concurrency, env)
+            stage, load_s, load_mb, staged_warehouse = through_packages(
+                base_url, scratch, articles, concurrency, env, f"packages-{number}"
+            )
+        else:
+            stage, load_s, load_mb, staged_warehouse = through_packages(
+                base_url, scratch, articles, concurrency, env, f"packages-{number}"
+            )
+            plain = one_machine(base_url, memory_warehouse, articles, concurrency, env)
+        same = article_rows(memory_warehouse) == article_rows(staged_warehouse)
+        pair = PackagesPair(plain, stage, load_s, load_mb, same)
+        found.append(pair)
+        print(
+            f"{number + 1:>4} {plain.wall_s:>9.1f} {stage.wall_s:>8.1f} {load_s:>7.1f} {pair.cost:>+7.1%} "
+            f"{plain.peak_rss_mb:>10.0f} {stage.peak_rss_mb:>9.0f} {load_mb:>8.0f}"
+            + ("" if pair.same_articles else "  (the two warehouses differ!)"),
+            flush=True,
+        )
+    costs = [pair.cost for pair in found]
+    median = statistics.median(costs)
+    verdict = "met" if median <= PACKAGE_COST_TARGET else "NOT met"
+    print(
+        f"packages' added cost on one machine: median {median:+.1%} [{min(costs):+.1%} … {max(costs):+.1%}] "
+        f"over {len(found)} pairs (target <= {PACKAGE_COST_TARGET:.0%}: {verdict}); "
+        f"same articles in both warehouses: {all(pair.same_articles for pair in found)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -446,8 +521,12 @@ def main(argv: list[str] | None = None) -> None:
     options.add_argument("--baseline-concurrency", type=int, nargs="+", default=[1, 4, 8], help="(a)")
     options.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], help="(b) worker counts")
     options.add_argument("--loader-every", type=float, default=2.0, help="(b) s between load_ready calls")
+    options.add_argument("--pairs", type=int, default=2, help="(c) memory/packages pairs")
     options.add_argument(
-        "--parts", nargs="+", choices=["baseline", "workers"], default=["baseline", "workers"]
+        "--parts",
+        nargs="+",
+        choices=["baseline", "workers", "packages"],
+        default=["baseline", "workers", "packages"],
     )
     args = options.parse_args(argv)
 
@@ -479,6 +558,8 @@ def main(argv: list[str] | None = None) -> None:
                 base_url, scratch, args.articles, args.concurrency, args.workers, args.loader_every,
                 baseline.get(args.concurrency), env,
             )  # fmt: skip
+        if "packages" in args.parts:
+            packages_part(base_url, scratch, args.articles, args.concurrency, args.pairs, env)
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

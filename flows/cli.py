@@ -48,6 +48,21 @@ def _add_warehouse_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_stage_only_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stage-only",
+        action="store_true",
+        help="write each batch as a load package instead of loading it; the warehouse is only read "
+        "(`kazinform packages load` or the load-packages deployment loads them)",
+    )
+    parser.add_argument(
+        "--packages",
+        metavar="URL",
+        help="with --stage-only: the package store (a folder or fsspec URL; default "
+        "$KAZINFORM_PACKAGES or <warehouse>.packages)",
+    )
+
+
 def _add_debug_option(parser: argparse.ArgumentParser, *, default: object) -> None:
     parser.add_argument("--debug", action="store_true", default=default, help=DEBUG_HELP)
 
@@ -83,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("paths", nargs="*", metavar="PATH", help="default: seeds/")
     ingest.add_argument("--source", metavar="NAME", help=SOURCE_HELP)
     _add_warehouse_option(ingest)
+    _add_stage_only_options(ingest)
 
     crawl = commands.add_parser("crawl", help="discover and fetch articles over HTTP")
     crawl.add_argument("sources", nargs="*", metavar="SOURCE", help="default: every registered source")
@@ -108,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="links followed from one feed or listing page; the rest are counted (default 300)",
     )
+    _add_stage_only_options(crawl)
 
     parse = commands.add_parser(
         "parse", help="print each parsed record as a JSON line; no warehouse; one error line per bad file"
@@ -195,20 +212,35 @@ def _check_sources(names: Sequence[str]) -> None:
         get_source(name)
 
 
+def _check_stage_only(args: argparse.Namespace) -> None:
+    if args.packages and not args.stage_only:
+        print("kazinform: --packages is the store of --stage-only: give both, or neither", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
 def run_ingest(args: argparse.Namespace) -> int:
     from warehouse.db import resolve_warehouse_path
 
     _check_sources([args.source] if args.source else [])
     warehouse_path = resolve_warehouse_path(args.warehouse)
+    _check_stage_only(args)
     api_url = _prepare_flow_run(args)
     from flows.ingest import ingest_files  # imported after the API URL is settled
 
     outcome = _run_reported(
-        lambda: ingest_files(args.paths or DEFAULT_INPUTS, str(warehouse_path), source=args.source), api_url
+        lambda: ingest_files(
+            args.paths or DEFAULT_INPUTS,
+            str(warehouse_path),
+            source=args.source,
+            stage_only=args.stage_only,
+            packages_url=args.packages,
+        ),
+        api_url,
     )
     summary = outcome.result
     print(summary.to_text())
-    if not summary.counts.get("pending"):  # else the warehouse is still held: nothing new to show
+    # pending: staged only, or the warehouse is still held: nothing new to show
+    if not summary.counts.get("pending"):
         _print_loaded(warehouse_path, summary.run_id)
     return _finish(outcome, EXIT_OK)
 
@@ -218,6 +250,7 @@ def run_crawl(args: argparse.Namespace) -> int:
 
     _check_sources(args.sources)
     warehouse_path = resolve_warehouse_path(args.warehouse)
+    _check_stage_only(args)
     api_url = _prepare_flow_run(args)
     from flows.crawl import crawl_sources
 
@@ -234,6 +267,8 @@ def run_crawl(args: argparse.Namespace) -> int:
                 concurrency_per_host=args.concurrency,
                 warc_path=args.warc,
                 max_duration_s=args.max_duration,
+                stage_only=args.stage_only,
+                packages_url=args.packages,
                 **links_cap,
             )
         )

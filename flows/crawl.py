@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -26,6 +27,7 @@ from flows.crawl_pipeline import (
     run_crawl,
 )
 from flows.events import START_OF_RUN_DEADLINE_S, areport_run_end, flush_outbox
+from flows.package_step import staging_load
 from flows.pages import CrawlPlan
 from flows.run_guard import areport_artifact, publish_summary
 from flows.tasks import current_run_id, load_visits, untouched
@@ -101,11 +103,15 @@ async def crawl_sources(
     max_duration_s: float | None = None,
     max_links_per_page: int = MAX_LINKS_PER_PAGE,
     discover: bool = True,
+    stage_only: bool = False,
+    packages_url: str | None = None,
 ) -> CrawlSummary:
     """Crawl `source_names` into the warehouse. `max_duration_s` bounds the whole run: no request
     starts after it and requests still running are cut; what was fetched by then is loaded.
     `discover=False` reads no feed or listing page: only the revisits (the `revisit-due`
-    deployment, beside `crawl-new` which discovers)."""
+    deployment, beside `crawl-new` which discovers). `stage_only`: each batch becomes a load
+    package in `packages_url` (default: the warehouse's store) for the loader, and the warehouse is
+    only read (the plan)."""
     started = time.monotonic()
     run_id = current_run_id()
     path = Path(warehouse_path)
@@ -124,7 +130,9 @@ async def crawl_sources(
         max_links_per_page=max_links_per_page,
         discover=discover,
     )
-    summary, times = await run_crawl(source_names, path, run_id, TASK_STEPS, options, started=started)
+    steps = replace(TASK_STEPS, load=staging_load(warehouse_path, packages_url)) if stage_only else TASK_STEPS
+    summary, times = await run_crawl(source_names, path, run_id, steps, options, started=started)
+    summary.staged_only = stage_only
     logger.info("crawl %s; whole run %.1f s", times.describe("fetch and parse"), summary.elapsed_s)
     publish_summary(summary)  # the data is committed: from here on, Prefect only hears about it
     markdown, title = summary.to_markdown(), summary.title

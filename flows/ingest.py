@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.events import START_OF_RUN_DEADLINE_S, flush_outbox, report_run_end
+from flows.package_step import staging_load
 from flows.pipeline import DEFAULT_BATCH_SIZE, ParsedBatch, read_and_parse, run_pipeline
 from flows.run_guard import publish_summary, report_artifact
 from flows.summary import RunSummary
@@ -27,9 +28,16 @@ def read_and_parse_files(
 
 @flow(name="ingest-files", log_prints=False)
 def ingest_files(
-    inputs: list[str], warehouse_path: str, batch_size: int = DEFAULT_BATCH_SIZE, source: str | None = None
+    inputs: list[str],
+    warehouse_path: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    source: str | None = None,
+    stage_only: bool = False,
+    packages_url: str | None = None,
 ) -> RunSummary:
-    """Ingest files; `source` names the source of every file (else each page's address says)."""
+    """Ingest files; `source` names the source of every file (else each page's address says).
+    `stage_only`: each batch becomes a load package in `packages_url` (default: the warehouse's
+    store) for the loader, and the warehouse is only read (the known tags)."""
     logger = get_run_logger()
     # what an earlier run left in the outbox (an unreachable API then) goes first
     flush_outbox(warehouse_path, deadline_s=START_OF_RUN_DEADLINE_S, logger=logger)
@@ -40,10 +48,15 @@ def ingest_files(
         # Paths and visits are passed untouched: Prefect would otherwise walk them object by object
         # before each task starts (flows.tasks).
         parse=lambda paths, tags: read_and_parse_files(untouched(paths), untouched(tags), source),
-        load=lambda path, run_id, visits: load_visits(path, run_id, untouched(visits)),
+        load=(
+            staging_load(warehouse_path, packages_url)
+            if stage_only
+            else (lambda path, run_id, visits: load_visits(path, run_id, untouched(visits)))
+        ),
         batch_size=batch_size,
         source_name=source,
     )
+    summary.staged_only = stage_only
     logger.info("ingest %s; whole run %.1f s", times.describe(), summary.elapsed_s)
     publish_summary(summary)  # the data is committed: from here on, Prefect only hears about it
     markdown, title = summary.to_markdown(), summary.title

@@ -23,6 +23,8 @@ class RunSummary:
     # Records read, by parser version ("kazinform@2026.1", "generic@1.0"): what read the pages, so
     # a run that fell back to the generic parser says so.
     parsers: Counter[str] = field(default_factory=Counter)
+    # `--stage-only`: every batch went to the package store on purpose, for the loader.
+    staged_only: bool = False
 
     def add(self, visits: list[VisitInput], outcomes: list[str]) -> None:
         for visit, outcome in zip(visits, outcomes, strict=True):
@@ -50,9 +52,13 @@ class RunSummary:
         lines += [f"  {line}" for line in self.extra_lines()]
         if self.counts.get("pending"):
             pending = self.counts["pending"]
+            visits = f"{pending} visit{'s' if pending != 1 else ''}"
             lines.append(
-                f"  kept for the next run: {pending} visit{'s' if pending != 1 else ''} as load packages "
-                "(the warehouse stayed locked); the next run that writes loads them first"
+                f"  staged only: {visits} as load packages for the loader (kazinform packages load, "
+                "or the load-packages deployment)"
+                if self.staged_only
+                else f"  kept for the next run: {visits} as load packages (the warehouse stayed locked); "
+                "the next run that writes loads them first"
             )
         for pattern in self.unmatched_inputs:
             lines.append(f"  no input matched: {pattern}")
