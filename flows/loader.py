@@ -17,7 +17,9 @@ minutes as a catch-up for events that were lost while the API was down).
 - The store is listed again once a listing is done: packages staged while the loader worked are
   loaded by the same run (the deployment runs one run at a time; an event that comes during a run
   does not queue another). A run starts no new listing after `max_duration_s`.
-- After the loads, the outbox is flushed (flows.events) so the articles' events go out.
+- After the loads, the outbox is flushed (flows.events) so the articles' events go out, and what
+  interrupted writers left in the store (half-written packages, plans of fan-outs that never came
+  back) is removed once older than STALE_AFTER.
 
 `announce_package` is what the stage side calls once a package is written: the
 `kazinform.package.ready` event that starts the loader.
@@ -56,6 +58,10 @@ MAX_RUN_S = 15 * 60.0
 # (the catch-up schedule loads the package anyway).
 ANNOUNCE_DEADLINE_S = 5.0
 
+# Leftovers of interrupted writers are removed after a day: longer than any stage run or fan-out
+# waits (6 h), so nothing still being written or still to be read by a queued run goes.
+STALE_AFTER = timedelta(hours=24)
+
 _log = logging.getLogger("kazinform.loader")
 
 
@@ -80,6 +86,7 @@ class LoaderReport:
     error: str | None = None  # why the run stopped short, in words
     flush: FlushResult | None = None
     elapsed_s: float = 0.0
+    removed_stale: list[str] = field(default_factory=list)  # leftovers of interrupted writers
 
     @property
     def visits(self) -> int:
@@ -106,6 +113,9 @@ class LoaderReport:
             lines.append(f"stopped: {self.error}")
         if self.flush is not None and (self.flush.emitted or self.flush.error):
             lines.append(f"events: {self.flush.emitted} emitted, {self.flush.remaining} waiting")
+        if self.removed_stale:
+            leftovers = len(self.removed_stale)
+            lines.append(f"removed {leftovers} leftovers of interrupted writers (older than a day)")
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
@@ -163,6 +173,7 @@ def load_ready(
             break
     if flush and report.loaded:
         report.flush = flush_outbox(warehouse_path, logger=log)
+    report.removed_stale = remove_stale(store, log)
     report.elapsed_s = time.monotonic() - started
     if report.error:
         log.warning("loader: %s; %d packages left for the next run", report.error, report.left)
@@ -172,6 +183,20 @@ def load_ready(
         report.elapsed_s,
     )  # fmt: skip
     return report
+
+
+def remove_stale(store: PackageStore, log: Logger, older_than: timedelta = STALE_AFTER) -> list[str]:
+    """Housekeeping of the store; it never fails a loader run."""
+    from flows.stage_plans import PLANS_FOLDER
+
+    try:
+        removed = store.remove_stale(older_than, side_folders=[PLANS_FOLDER])
+    except OSError as error:
+        log.warning("loader: leftovers in %s not removed: %s", store.url, error)
+        return []
+    for location in removed:
+        log.info("loader: removed %s, left by an interrupted writer", location)
+    return removed
 
 
 def _load_queue(

@@ -15,7 +15,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -199,3 +199,71 @@ def test_parquet_files_are_plain_parquet(tmp_path: Path) -> None:
     package = store.write("run-1", stage_batch(article_visits(2)))
     table = pq.read_table(Path(package.url) / "visits.parquet")
     assert table.num_rows == 2 and "article_id" in table.column_names
+
+
+def test_a_package_moved_aside_goes_back_in_the_queue(store: PackageStore) -> None:
+    kept = store.write("run-1", stage_batch(article_visits(2)))
+    aside = store.write("run-2", stage_batch(article_visits(3, prefix="b")))
+    store.move_aside(aside.ref, "the warehouse's disk was full")
+    assert store.ready() == [kept.ref]
+
+    requeued = store.requeue(aside.package_id)
+    assert (requeued.package_id, requeued.run_id, requeued.visits) == (aside.package_id, "run-2", 3)
+    assert store.ready() == [kept.ref, aside.ref]  # back in its staging place
+    assert store.failed() == []
+    _, staged = store.read(aside.ref)  # its files as written: the sha256 checks pass
+    assert staged.visits.num_rows == 3
+    with pytest.raises(PackageError, match="no package .* among those moved aside"):
+        store.requeue(aside.package_id)
+    with pytest.raises(PackageError, match="no package"):
+        store.requeue("not-a-package")
+
+
+def test_leftovers_of_interrupted_writers_go_once_old(store: PackageStore) -> None:
+    complete = store.write("run-1", stage_batch(article_visits(1)))
+    aside = store.write("run-2", stage_batch(article_visits(1, prefix="b")))
+    store.move_aside(aside.ref, "kept for a person to look at")
+    half = store.write("run-3", stage_batch(article_visits(1, prefix="c")))
+    if store.is_local:  # killed before its rename
+        os.rename(half.url, Path(store.root) / f".{half.package_id}.partial")
+    else:  # killed before its manifest
+        store.fs.rm_file(f"{half.ref.location}/{MANIFEST}")
+    plan = store.write_file("plans/run-9/kazinform.json", b"{}")
+
+    assert store.remove_stale(timedelta(hours=1), side_folders=["plans"]) == []  # all too young
+    removed = store.remove_stale(timedelta(0), side_folders=["plans"])
+    assert len(removed) == 2 and any(half.package_id in url for url in removed)
+    assert any(url.endswith("plans/run-9") for url in removed), (removed, plan)
+    assert store.ready() == [complete.ref]  # a complete package is never a leftover
+    assert [entry.ref.package_id for entry in store.failed()] == [aside.package_id]
+    assert store.remove_stale(timedelta(0), side_folders=["plans"]) == []
+
+
+def test_the_packages_command_requeues_and_cleans(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    store = PackageStore.for_warehouse(warehouse)
+    aside = store.write("run-aside", stage_batch(article_visits(2)))
+    store.move_aside(aside.ref, "raw.parquet does not match the sha256 in its manifest")
+    store.write_file("plans/run-old/kazinform.json", b"{}")
+    kazinform = str(Path(sys.executable).with_name("kazinform"))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [kazinform, "packages", *args, "--warehouse", str(warehouse)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    nothing = run("requeue")
+    assert nothing.returncode == 2 and "(ID...), or --all" in nothing.stderr
+    unknown = run("requeue", "20200101T000000000000Z-0000beef")
+    assert unknown.returncode == 1 and "no package 20200101T000000000000Z-0000beef" in unknown.stderr
+    done = run("requeue", "--all")
+    assert done.returncode == 0, done.stderr
+    assert f"requeued {aside.package_id}  run run-aside  visits 2" in done.stdout
+    assert "1 packages ready" in done.stdout and store.ready() == [aside.ref]
+
+    kept = run("clean")  # the plan is seconds old: kept
+    assert kept.returncode == 0 and "removed 0 leftovers older than 24 h" in kept.stdout, kept.stdout
+    cleaned = run("clean", "--older-than", "0")
+    assert cleaned.returncode == 0 and "removed 1 leftovers older than 0 h" in cleaned.stdout, cleaned.stdout
+    assert not (Path(store.root) / "plans" / "run-old").exists() and store.ready() == [aside.ref]

@@ -34,7 +34,7 @@ import re
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -358,6 +358,67 @@ class PackageStore:
                 package = None
             entries.append(FailedPackage(ref, reason, package))
         return entries
+
+    def requeue(self, package_id: str) -> Package:
+        """Put a package moved aside back in the queue (after what failed it was fixed): its reason
+        goes, its files stay as they were; the loader checks them again."""
+        source = f"{self._join(FAILED_FOLDER)}/{package_id}"
+        if not PACKAGE_ID.match(package_id) or not self.fs.exists(f"{source}/{MANIFEST}"):
+            raise PackageError(f"no package {package_id} among those moved aside (kazinform packages)")
+        ref = self._ref(package_id)
+        if self.fs.exists(ref.location):
+            raise PackageError(f"package {package_id} is already in the queue")
+        manifest = self._read_manifest(source)  # one that cannot be read would only fail again
+        if self.fs.exists(f"{source}/{REASON}"):
+            self.fs.rm_file(f"{source}/{REASON}")
+        if self.is_local:
+            os.rename(source, ref.location)
+        else:  # the data files first, the manifest last: ready only when whole
+            files = sorted(self.fs.find(source), key=lambda path: path.endswith(f"/{MANIFEST}"))
+            for path in files:
+                self.fs.copy(path, f"{ref.location}/{path[len(source) + 1 :]}")
+            self.fs.rm(source, recursive=True)
+        return self._package_from(ref, manifest)
+
+    def remove_stale(self, older_than: timedelta, side_folders: Sequence[str] = ()) -> list[str]:
+        """Remove what interrupted writers left, once older than `older_than`: hidden `.partial`
+        files and folders (a local store), package folders without a manifest (an object store),
+        and entries of `side_folders` (e.g. the plans of fan-outs that never came back). Returns
+        what was removed, as URLs. A writer still at work is younger than any sensible cutoff."""
+        if not self.fs.exists(self.root):
+            return []
+        cutoff = datetime.now(UTC) - older_than
+        candidates: list[str] = []
+        for entry in self.fs.ls(self.root, detail=False):
+            name = entry.rstrip("/").split("/")[-1]
+            partial = name.startswith(_PARTIAL_PREFIX) and name.endswith(_PARTIAL_SUFFIX)
+            headless = PACKAGE_ID.match(name) and not self.fs.exists(f"{entry}/{MANIFEST}")
+            if partial or headless:
+                candidates.append(entry.rstrip("/"))
+        for folder in side_folders:
+            location = self._join(folder)
+            if self.fs.exists(location):
+                candidates += [entry.rstrip("/") for entry in self.fs.ls(location, detail=False)]
+        removed: list[str] = []
+        for location in candidates:
+            modified = self._last_modified(location)
+            if modified is not None and modified < cutoff:
+                self._remove_quietly(location)
+                removed.append(self.url_of(location))
+        return removed
+
+    def _last_modified(self, location: str) -> datetime | None:
+        """The newest modification time of a file or of any file under a folder; None when the
+        filesystem does not say."""
+        paths = self.fs.find(location) if self.fs.isdir(location) else [location]
+        times: list[datetime] = []
+        for path in paths or [location]:
+            try:
+                modified = self.fs.modified(path)
+            except (NotImplementedError, OSError, ValueError):
+                return None
+            times.append(modified if modified.tzinfo else modified.replace(tzinfo=UTC))
+        return max(times) if times else None
 
     # --- small side files (a crawl plan handed to workers) ------------------------------------
 
