@@ -116,8 +116,10 @@ async def crawl_sources(
     run_id = current_run_id()
     path = Path(warehouse_path)
     logger = get_run_logger()
-    # what an earlier run left in the outbox (an unreachable API then) goes first
-    await asyncio.to_thread(flush_outbox, path, deadline_s=START_OF_RUN_DEADLINE_S, logger=logger)
+    # what an earlier run left in the outbox (an unreachable API then) goes first; a stage-only
+    # run never writes the warehouse (the loader sends the events of what it loads)
+    if not stage_only:
+        await asyncio.to_thread(flush_outbox, path, deadline_s=START_OF_RUN_DEADLINE_S, logger=logger)
     options = CrawlOptions(
         revisit=revisit,
         max_pages=max_pages,
@@ -140,5 +142,6 @@ async def crawl_sources(
         lambda: acreate_markdown_artifact(markdown, key="crawl-summary", description=title)
     )
     # the batches' events, kazinform.run.completed and the table of articles created or changed
-    await areport_run_end(path, summary, "crawl", "crawl-articles", logger)
+    if not stage_only:
+        await areport_run_end(path, summary, "crawl", "crawl-articles", logger)
     return summary

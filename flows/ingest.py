@@ -39,8 +39,10 @@ def ingest_files(
     `stage_only`: each batch becomes a load package in `packages_url` (default: the warehouse's
     store) for the loader, and the warehouse is only read (the known tags)."""
     logger = get_run_logger()
-    # what an earlier run left in the outbox (an unreachable API then) goes first
-    flush_outbox(warehouse_path, deadline_s=START_OF_RUN_DEADLINE_S, logger=logger)
+    # what an earlier run left in the outbox (an unreachable API then) goes first; a stage-only
+    # run never writes the warehouse (the loader sends the events of what it loads)
+    if not stage_only:
+        flush_outbox(warehouse_path, deadline_s=START_OF_RUN_DEADLINE_S, logger=logger)
     summary, times = run_pipeline(
         inputs,
         Path(warehouse_path),
@@ -62,5 +64,6 @@ def ingest_files(
     markdown, title = summary.to_markdown(), summary.title
     report_artifact(lambda: create_markdown_artifact(markdown, key="ingest-summary", description=title))
     # the batches' events, kazinform.run.completed and the table of articles created or changed
-    report_run_end(warehouse_path, summary, "ingest-files", "ingest-articles", logger)
+    if not stage_only:
+        report_run_end(warehouse_path, summary, "ingest-files", "ingest-articles", logger)
     return summary
