@@ -135,31 +135,8 @@ class MountedSite(EditorPhases):
 
     # --- phases -------------------------------------------------------------------------------
 
-    def edit(
-        self,
-        article_id: str,
-        *,
-        title: str | None = None,
-        lead: str | None = None,
-        body: list[str] | None = None,
-        tags: list[str] | None = None,
-        author: str | None = None,
-    ) -> SiteArticle:
-        """Change fields in place (the address stays); body replaces every paragraph."""
-        with self._lock:
-            article = self.articles[article_id]
-            if title is not None:
-                article.title = title
-            if lead is not None:
-                article.lead = lead
-            if body is not None:
-                article.paragraphs = list(body)
-            if tags is not None:
-                article.tags = list(tags)
-            if author is not None:
-                article.author = author
-            self._touch(article)
-            return article
+    def _replace_body(self, article: SiteArticle, body: list[str]) -> None:
+        article.paragraphs = list(body)
 
     def move(self, article_id: str, new_slug: str | None = None) -> SiteArticle:
         """A new slug; every former address answers 301 to the new one. The page re-renders (its

@@ -92,6 +92,36 @@ class EditorPhases:
             else:
                 self._faults.pop(path, None)
 
+    def edit(
+        self,
+        article_id: str,
+        *,
+        title: str | None = None,
+        lead: str | None = None,
+        body: list[str] | None = None,
+        tags: list[str] | None = None,
+        author: str | None = None,
+    ) -> Any:
+        """Change fields in place (the address stays); body replaces every paragraph."""
+        with self._lock:
+            article = self.articles[article_id]
+            if title is not None:
+                article.title = title
+            if lead is not None:
+                article.lead = lead
+            if body is not None:
+                self._replace_body(article, body)
+            if tags is not None:
+                article.tags = list(tags)
+            if author is not None:
+                article.author = author
+            self._touch(article)
+            return article
+
+    def _replace_body(self, article: Any, body: list[str]) -> None:
+        """How a site's article holds its body differs: each site says."""
+        raise NotImplementedError
+
     def _touch(self, article: Any) -> None:
         article.revision += 1
         article.modified_at = _next_instant(article.modified_at)
@@ -196,32 +226,10 @@ class ReplicaSite(EditorPhases):
 
     # --- phases ------------------------------------------------------------------------------
 
-    def edit(
-        self,
-        article_id: str,
-        *,
-        title: str | None = None,
-        lead: str | None = None,
-        body: list[str] | None = None,
-        tags: list[str] | None = None,
-        author: str | None = None,
-    ) -> Article:
-        """Change fields in place (the address stays); body replaces every paragraph."""
-        with self._lock:
-            article = self.articles[article_id]
-            if title is not None:
-                article.title = title
-            if lead is not None:
-                article.lead = lead
-            if body is not None:
-                heading = article.sections[0][0] if article.sections else ""
-                article.sections = [(heading, list(body), [])]
-            if tags is not None:
-                article.tags = list(tags)
-            if author is not None:
-                article.author = author
-            self._touch(article)
-            return article
+    def _replace_body(self, article: Article, body: list[str]) -> None:
+        """The whole body becomes `body`, under the first section's heading."""
+        heading = article.sections[0][0] if article.sections else ""
+        article.sections = [(heading, list(body), [])]
 
     def move(self, article_id: str, new_slug: str | None = None) -> Article:
         """New slug under the same id; every former address answers 301 to the new one."""
