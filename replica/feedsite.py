@@ -26,7 +26,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from replica import render
 from replica.catalogue import make_article, slugify
-from replica.faults import MALFORMED_FEED, UNPARSEABLE_PAGE, Fault
+from replica.faults import Fault
 from replica.site import (
     EditorPhases,
     RequestRecord,
@@ -34,7 +34,6 @@ from replica.site import (
     _conditional,
     _next_instant,
     _not_found,
-    _oversized,
     _post_fault,
 )
 
@@ -107,9 +106,6 @@ class MountedSite(EditorPhases):
         raise NotImplementedError
 
     def new_article(self, edition: str, published_at: datetime) -> SiteArticle:
-        raise NotImplementedError
-
-    def empty_feed(self, path: str, base_url: str) -> bytes:
         raise NotImplementedError
 
     def empty_listing(self, path: str, base_url: str) -> bytes:
@@ -197,33 +193,6 @@ class MountedSite(EditorPhases):
             self._render_cache[key] = rendered
         page, etag = rendered
         return _conditional(headers, page, _HTML, article.modified_at, etag)
-
-    def _faulty(self, fault: Fault, path: str, query: str, base_url: str) -> Response | None:
-        p = fault.params
-        html = {"Content-Type": _HTML}
-        match fault.kind:
-            case "status":
-                status = int(p.get("status", 500))
-                return Response(status, html, f"<h1>Error {status}</h1>".encode())
-            case "retry_after":
-                value = str(p["seconds"]) if "seconds" in p else render.http_date(p["until"])
-                return Response(int(p.get("status", 429)), {**html, "Retry-After": value}, b"slow down")
-            case "redirect":
-                return Response(int(p.get("status", 301)), {"Location": str(p["to"])})
-            case "redirect_loop":
-                target = path if "loop" in query else f"{path}?loop"
-                return Response(302, {"Location": base_url + target})
-            case "oversized":
-                return _oversized(int(p.get("size", 10_000_000)), bool(p.get("declare_length", True)))
-            case "malformed_feed":
-                return Response(200, {"Content-Type": _RSS}, MALFORMED_FEED)
-            case "empty_feed":
-                return Response(200, {"Content-Type": _RSS}, self.empty_feed(path, base_url))
-            case "empty_listing":
-                return Response(200, html, self.empty_listing(path, base_url))
-            case "unparseable":
-                return Response(200, html, UNPARSEABLE_PAGE.encode())
-        return None
 
 
 def rss(title: str, link: str, language: str, items: list[str]) -> str:

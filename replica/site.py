@@ -29,6 +29,7 @@ PAGE_SIZES = ("small", "real")  # article pages of 2â€“6 KB, or dressed to 100â€
 Latency = tuple[float, float]
 
 _HTML = "text/html; charset=utf-8"
+_RSS = "application/rss+xml; charset=utf-8"
 _ARTICLE_PATH = re.compile(r"^/(ru|kz|en/news)/([a-z0-9-]+)-([0-9a-f]{6,16})/?$")
 _LISTING_PATH = re.compile(r"^/(ru|kz)/lenta/?$")
 
@@ -120,6 +121,40 @@ class EditorPhases:
 
     def _replace_body(self, article: Any, body: list[str]) -> None:
         """How a site's article holds its body differs: each site says."""
+        raise NotImplementedError
+
+    def _faulty(self, fault: Fault, path: str, query: str, base_url: str) -> Response | None:
+        """The fault's answer, or None when the fault only alters the normal answer."""
+        p = fault.params
+        html = {"Content-Type": _HTML}
+        match fault.kind:
+            case "status":
+                status = int(p.get("status", 500))
+                return Response(status, html, f"<h1>Error {status}</h1>".encode())
+            case "retry_after":
+                value = str(p["seconds"]) if "seconds" in p else render.http_date(p["until"])
+                return Response(int(p.get("status", 429)), {**html, "Retry-After": value}, b"slow down")
+            case "redirect":
+                return Response(int(p.get("status", 301)), {"Location": str(p["to"])})
+            case "redirect_loop":
+                target = path if "loop" in query else f"{path}?loop"
+                return Response(302, {"Location": base_url + target})
+            case "oversized":
+                return _oversized(int(p.get("size", 10_000_000)), bool(p.get("declare_length", True)))
+            case "malformed_feed":
+                return Response(200, {"Content-Type": _RSS}, MALFORMED_FEED)
+            case "empty_feed":
+                return Response(200, {"Content-Type": _RSS}, self.empty_feed(path, base_url))
+            case "empty_listing":
+                return Response(200, html, self.empty_listing(path, base_url))
+            case "unparseable":
+                return Response(200, html, UNPARSEABLE_PAGE.encode())
+        return None
+
+    def empty_feed(self, path: str, base_url: str) -> bytes:
+        raise NotImplementedError
+
+    def empty_listing(self, path: str, base_url: str) -> bytes:
         raise NotImplementedError
 
     def _touch(self, article: Any) -> None:
@@ -277,7 +312,7 @@ class ReplicaSite(EditorPhases):
             fault = self._faults.get(path)
             if fault and fault.consume():
                 del self._faults[path]
-        response = self._faulty(fault, path, query, headers, base_url) if fault else None
+        response = self._faulty(fault, path, query, base_url) if fault else None
         if response is None:
             response = self._normal(path, query, headers, base_url)
             if fault:
@@ -346,38 +381,12 @@ class ReplicaSite(EditorPhases):
         parts, etag = rendered
         return _conditional(headers, parts, "text/html; charset=utf-8", article.modified_at, etag)
 
-    def _faulty(
-        self, fault: Fault, path: str, query: str, headers: dict[str, str], base_url: str
-    ) -> Response | None:
-        """The fault's answer, or None when the fault only alters the normal answer."""
-        p = fault.params
-        html = {"Content-Type": "text/html; charset=utf-8"}
-        match fault.kind:
-            case "status":
-                status = int(p.get("status", 500))
-                return Response(status, html, f"<h1>Error {status}</h1>".encode())
-            case "retry_after":
-                value = str(p["seconds"]) if "seconds" in p else render.http_date(p["until"])
-                return Response(int(p.get("status", 429)), {**html, "Retry-After": value}, b"slow down")
-            case "redirect":
-                return Response(int(p.get("status", 301)), {"Location": str(p["to"])})
-            case "redirect_loop":
-                target = path if "loop" in query else f"{path}?loop"
-                return Response(302, {"Location": base_url + target})
-            case "oversized":
-                return _oversized(int(p.get("size", 10_000_000)), bool(p.get("declare_length", True)))
-            case "malformed_feed":
-                return Response(200, {"Content-Type": "application/rss+xml; charset=utf-8"}, MALFORMED_FEED)
-            case "empty_feed":
-                edition = FEED_FILES.get(path.rsplit("/", 1)[-1], "ru")
-                feed = render.rss_feed(edition, [], base_url).encode()
-                return Response(200, {"Content-Type": "application/rss+xml; charset=utf-8"}, feed)
-            case "empty_listing":
-                page = render.listing_page("ru", [], base_url, "A", 1).encode()
-                return Response(200, html, page)
-            case "unparseable":
-                return Response(200, html, UNPARSEABLE_PAGE.encode())
-        return None
+    def empty_feed(self, path: str, base_url: str) -> bytes:
+        edition = FEED_FILES.get(path.rsplit("/", 1)[-1], "ru")
+        return render.rss_feed(edition, [], base_url).encode()
+
+    def empty_listing(self, path: str, base_url: str) -> bytes:
+        return render.listing_page("ru", [], base_url, "A", 1).encode()
 
 
 def check_latency(latency_ms: Latency | None) -> Latency | None:
