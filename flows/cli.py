@@ -236,13 +236,14 @@ def run_ingest(args: argparse.Namespace) -> int:
             packages_url=args.packages,
         ),
         api_url,
+        stoppable=True,
     )
     summary = outcome.result
     print(summary.to_text())
-    # pending: staged only, or the warehouse is still held: nothing new to show
+    # pending: staged only, stopped, or the warehouse is still held: nothing new to show
     if not summary.counts.get("pending"):
         _print_loaded(warehouse_path, summary.run_id)
-    return _finish(outcome, EXIT_OK)
+    return _finish(outcome, EXIT_INTERRUPTED if outcome.interrupted else EXIT_OK)
 
 
 def run_crawl(args: argparse.Namespace) -> int:
@@ -273,9 +274,9 @@ def run_crawl(args: argparse.Namespace) -> int:
             )
         )
 
-    outcome = _run_reported(crawl, api_url)
+    outcome = _run_reported(crawl, api_url, stoppable=True)
     print(outcome.result.to_text())
-    return _finish(outcome, EXIT_OK)
+    return _finish(outcome, EXIT_INTERRUPTED if outcome.interrupted else EXIT_OK)
 
 
 def _prepare_flow_run(args: argparse.Namespace) -> str:
@@ -290,10 +291,10 @@ def _prepare_flow_run(args: argparse.Namespace) -> str:
     return api_url
 
 
-def _run_reported(call: Callable[[], Any], api_url: str) -> Any:
+def _run_reported(call: Callable[[], Any], api_url: str, *, stoppable: bool = False) -> Any:
     from flows.run_guard import run_reported
 
-    return run_reported(call, api_url)
+    return run_reported(call, api_url, stoppable=stoppable)
 
 
 def _finish(outcome: Any, status: int) -> int:

@@ -29,6 +29,7 @@ from flows.crawl_pipeline import (
 from flows.events import START_OF_RUN_DEADLINE_S, areport_run_end, flush_outbox
 from flows.package_step import staging_load
 from flows.pages import CrawlPlan
+from flows.pipeline import load_kept_packages
 from flows.run_guard import areport_artifact, publish_summary
 from flows.tasks import current_run_id, load_visits, untouched
 from parsers.source import Source
@@ -86,6 +87,7 @@ TASK_STEPS = CrawlSteps(
     archive=lambda results, warc_path: archive_batch(untouched(results), warc_path),
     parse=lambda results, source, tags: parse_batch(untouched(results), untouched(source), untouched(tags)),
     load=lambda path, run_id, visits: load_visits(path, run_id, untouched(visits)),
+    load_kept=lambda path: load_kept_packages(path, get_run_logger()),
 )
 
 
@@ -132,7 +134,10 @@ async def crawl_sources(
         max_links_per_page=max_links_per_page,
         discover=discover,
     )
-    steps = replace(TASK_STEPS, load=staging_load(warehouse_path, packages_url)) if stage_only else TASK_STEPS
+    steps = TASK_STEPS
+    if stage_only:  # a stop asked with Ctrl-C keeps the batches where the run stages them anyway
+        staging = staging_load(warehouse_path, packages_url)
+        steps = replace(TASK_STEPS, load=staging, keep=staging, load_kept=lambda _path: 0)
     summary, times = await run_crawl(source_names, path, run_id, steps, options, started=started)
     summary.staged_only = stage_only
     logger.info("crawl %s; whole run %.1f s", times.describe("fetch and parse"), summary.elapsed_s)

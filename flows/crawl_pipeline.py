@@ -8,9 +8,11 @@ flows.pipeline does for the file ingest).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +20,18 @@ from pathlib import Path
 from crawler.discover import MAX_LINKS_PER_PAGE, DiscoveryResult, discover, discovery_urls
 from crawler.fetch import FetchConfig, Fetcher, FetchResult
 from crawler.warc import write_warc
+from flows import stop
 from flows.batching import LoadBuffer
 from flows.pages import CrawlPlan, urls_to_fetch
-from flows.pipeline import LoadReport, Logger, StageTimes, load_batches, stage_and_load
+from flows.pipeline import (
+    LoadReport,
+    Logger,
+    StageTimes,
+    keep_as_package,
+    load_batches,
+    load_kept_packages,
+    stage_and_load,
+)
 from flows.progress import progress_bar
 from flows.read import batched
 from flows.summary import RunSummary
@@ -44,6 +55,8 @@ DEFAULT_BATCH_SIZE = 200
 # what an interrupted crawl would have to fetch again.
 CRAWL_VISITS_PER_LOAD = 2_000
 CRAWL_RAW_BYTES_PER_LOAD = 32 * 1024 * 1024
+# How often a crawl looks for a stop asked with Ctrl-C (flows.stop).
+STOP_POLL_S = 0.25
 
 
 @dataclass
@@ -54,6 +67,9 @@ class CrawlSummary(RunSummary):
     links_not_followed: int = 0  # links over the cap of one feed or listing page
     max_links_per_page: int = MAX_LINKS_PER_PAGE
 
+    def left_for_next_run(self) -> str:
+        return f": {self.unfetched} URLs not fetched, for the next run" if self.unfetched else ""
+
     def extra_lines(self) -> list[str]:
         fetched = sum(n for outcome, n in self.counts.items() if outcome not in ("failed",))
         share = self.counts["not_modified"] / fetched if fetched else 0.0
@@ -63,7 +79,7 @@ class CrawlSummary(RunSummary):
                 f"links not followed: {self.links_not_followed} "
                 f"(more than {self.max_links_per_page} on one feed or listing page)"
             )
-        if self.stopped_at_time_limit:
+        if self.stopped_at_time_limit:  # not when stopped by Ctrl-C: RunSummary says that
             lines.append(
                 f"stopped at its time limit ({self.time_limit_s:g} s): "
                 f"{self.unfetched} URLs left unfetched, asked for again by the next run"
@@ -141,6 +157,10 @@ class CrawlSteps:
     archive: Callable[[list[FetchResult], str], int]
     parse: Callable[[list[FetchResult], Source, frozenset[str]], list[VisitInput]]
     load: Callable[[Path, str, list[VisitInput]], LoadReport]
+    # What a run asked to stop does with what it fetched (flows.stop): a load package, no wait.
+    keep: Callable[[Path, str, list[VisitInput]], LoadReport] = keep_as_package
+    # Before planning: load what earlier runs kept, so it is not fetched again (returns visits).
+    load_kept: Callable[[Path], int] = lambda _path: 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,16 +203,25 @@ async def run_crawl(
     )
     times = StageTimes()
 
-    def load_each(batches: Iterator[list[VisitInput]]) -> None:
-        load_batches(batches, lambda ready: steps.load(warehouse_path, run_id, ready), times, summary)
+    def load_or_keep(ready: list[VisitInput]) -> LoadReport:
+        return (steps.keep if stop.asked() else steps.load)(warehouse_path, run_id, ready)
 
+    def load_each(batches: Iterator[list[VisitInput]]) -> None:
+        load_batches(batches, load_or_keep, times, summary)
+
+    steps.load_kept(warehouse_path)
     for name in source_names:
+        if stop.asked():
+            break
         source = get_source(name)
         plan = steps.plan(warehouse_path, source, options.revisit, options.max_pages, options.discover)
         settings = options.fetch_settings or fetch_config(
             source, options.rate_per_host, options.concurrency_per_host
         )
-        async with Fetcher.for_source(source, settings, stop_at=stop_at) as fetcher:
+        async with (
+            Fetcher.for_source(source, settings, stop_at=stop_at) as fetcher,
+            _stopping_when_asked(fetcher),
+        ):
             found = DiscoveryResult()
             if options.discover:
                 found = await steps.discover(
@@ -221,9 +250,29 @@ async def run_crawl(
                     del parsed
                     advance(len(batch))
                 load_each(buffer.flush())
-    summary.stopped_at_time_limit = summary.unfetched > 0
+    summary.interrupted = stop.asked()
+    summary.stopped_at_time_limit = summary.unfetched > 0 and not summary.interrupted
     summary.elapsed_s = time.monotonic() - started
     return summary, times
+
+
+@asynccontextmanager
+async def _stopping_when_asked(fetcher: Fetcher) -> AsyncIterator[None]:
+    """While the block runs, a stop asked for (flows.stop) becomes the fetcher's time limit: no
+    request starts after it, and the crawl goes on to keep what was fetched."""
+
+    async def watch() -> None:
+        while not stop.asked():
+            await asyncio.sleep(STOP_POLL_S)
+        fetcher.stop_at = time.monotonic()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
 
 
 def plain_steps(logger: Logger) -> CrawlSteps:
@@ -236,6 +285,7 @@ def plain_steps(logger: Logger) -> CrawlSteps:
         archive=archive_pages,
         parse=parse_pages,
         load=lambda path, run_id, visits: stage_and_load(path, run_id, visits, logger, gated=False),
+        load_kept=lambda path: load_kept_packages(path, logger, gated=False),
     )
 
 

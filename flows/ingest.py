@@ -11,10 +11,18 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.events import START_OF_RUN_DEADLINE_S, flush_outbox, report_run_end
 from flows.package_step import staging_load
-from flows.pipeline import DEFAULT_BATCH_SIZE, ParsedBatch, read_and_parse, run_pipeline
+from flows.pipeline import (
+    DEFAULT_BATCH_SIZE,
+    LoadReport,
+    ParsedBatch,
+    keep_as_package,
+    read_and_parse,
+    run_pipeline,
+)
 from flows.run_guard import publish_summary, report_artifact
 from flows.summary import RunSummary
 from flows.tasks import current_run_id, load_visits, untouched
+from warehouse.visit import VisitInput
 
 
 @task(name="read-and-parse-files", cache_policy=NO_CACHE)
@@ -24,6 +32,10 @@ def read_and_parse_files(
     parsed = read_and_parse(paths, tags_seen, source_name)
     get_run_logger().info("read and parsed %d files in %.2f s", parsed.files, parsed.seconds)
     return parsed
+
+
+def _load_untouched(warehouse_path: Path, run_id: str, visits: list[VisitInput]) -> LoadReport:
+    return load_visits(warehouse_path, run_id, untouched(visits))
 
 
 @flow(name="ingest-files", log_prints=False)
@@ -39,6 +51,9 @@ def ingest_files(
     `stage_only`: each batch becomes a load package in `packages_url` (default: the warehouse's
     store) for the loader, and the warehouse is only read (the known tags)."""
     logger = get_run_logger()
+    # a stop asked with Ctrl-C keeps the batches where a stage-only run stages them anyway
+    staging = staging_load(warehouse_path, packages_url)
+    load, keep = (staging, staging) if stage_only else (_load_untouched, keep_as_package)
     # what an earlier run left in the outbox (an unreachable API then) goes first; a stage-only
     # run never writes the warehouse (the loader sends the events of what it loads)
     if not stage_only:
@@ -50,11 +65,8 @@ def ingest_files(
         # Paths and visits are passed untouched: Prefect would otherwise walk them object by object
         # before each task starts (flows.tasks).
         parse=lambda paths, tags: read_and_parse_files(untouched(paths), untouched(tags), source),
-        load=(
-            staging_load(warehouse_path, packages_url)
-            if stage_only
-            else (lambda path, run_id, visits: load_visits(path, run_id, untouched(visits)))
-        ),
+        load=load,
+        keep=keep,
         batch_size=batch_size,
         source_name=source,
     )

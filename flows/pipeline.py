@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from flows import stop
 from flows.batching import LoadBuffer
 from flows.progress import progress_bar
 from flows.read import expand_inputs, read_visits, unreadable_visits
@@ -35,6 +36,8 @@ MAX_BATCH_FILE_BYTES = 32 * 1024 * 1024
 
 # The outcome reported for a visit whose batch was kept as a load package (not in the warehouse yet).
 PENDING = "pending"
+
+_log = logging.getLogger("kazinform.pipeline")
 
 
 class ParsedBatch:
@@ -143,6 +146,35 @@ def stage_and_load(
     return LoadReport(outcomes, stage_s, write_s)
 
 
+def keep_as_package(warehouse_path: Path, run_id: str, visits: Sequence[VisitInput]) -> LoadReport:
+    """A batch of a run asked to stop (flows.stop): staged and kept as a load package for the next
+    writer, without waiting for the warehouse. Every visit of it is reported `pending`."""
+    started = time.perf_counter()
+    staged = stage_batch(visits)
+    stage_s = time.perf_counter() - started
+    started = time.perf_counter()
+    package = PackageStore.for_warehouse(warehouse_path).write(run_id, staged, source=only_source(visits))
+    _log.warning("stopping: %d visits kept as load package %s", len(visits), package.url)
+    return LoadReport([PENDING] * len(visits), stage_s, time.perf_counter() - started)
+
+
+def load_kept_packages(warehouse_path: Path, logger: Logger, *, gated: bool = True) -> int:
+    """Load the packages earlier runs kept (stopped, or the warehouse held), before a crawl plans:
+    what they hold is then known, and not fetched again. Returns the visits loaded. A warehouse
+    held past the writer's wait leaves them for the next writer."""
+    store = PackageStore.for_warehouse(warehouse_path)
+    if not store.ready():
+        return 0
+    try:
+        writer = open_gated_writer(warehouse_path, logger=logger) if gated else open_writer(warehouse_path)
+        with writer as connection:
+            results = load_waiting_packages(connection, store, log=logger.info)
+    except WarehouseLockedError as error:
+        logger.warning("%s; the kept load packages wait for the next writer", error)
+        return 0
+    return sum(len(result.outcomes) for result in results)
+
+
 def only_source(visits: Sequence[VisitInput]) -> str | None:
     """The source of a batch's visits when they share one (a package's manifest says it)."""
     sources = {visit.source for visit in visits}
@@ -202,9 +234,11 @@ def run_pipeline(
     load: LoadStep,
     batch_size: int = DEFAULT_BATCH_SIZE,
     source_name: str | None = None,
+    keep: LoadStep = keep_as_package,
 ) -> tuple[RunSummary, StageTimes]:
     """Read, parse and load `inputs` batch by batch; memory is bounded by one load batch
-    (flows.batching) and one parse batch, whatever the number of inputs."""
+    (flows.batching) and one parse batch, whatever the number of inputs. Once a stop is asked
+    (flows.stop), no new file is read and what was read goes to `keep` instead of `load`."""
     started = time.monotonic()
     summary = RunSummary(run_id=run_id, title="Ingest of files")
     times = StageTimes()
@@ -212,20 +246,29 @@ def run_pipeline(
     tags_seen = tags_known_to(warehouse_path)
     buffer = LoadBuffer()
 
+    def load_or_keep(ready: list[VisitInput]) -> LoadReport:
+        return (keep if stop.asked() else load)(warehouse_path, run_id, ready)
+
     def load_each(batches: Iterator[list[VisitInput]]) -> None:
-        load_batches(batches, lambda ready: load(warehouse_path, run_id, ready), times, summary)
+        load_batches(batches, load_or_keep, times, summary)
 
     # Inputs that cannot be read (missing, a link loop, a dangling link, no permission) are visits
     # of their own, `failed` with the reason, loaded with the rest.
     load_each(buffer.add(unreadable_visits(problems, get_source(source_name) if source_name else None)))
     with progress_bar(len(files), "ingest") as advance:
+        read = 0
         for batch in batched_by_size(files, batch_size):
+            if stop.asked():
+                summary.interrupted, summary.inputs_not_read = True, len(files) - read
+                break
+            read += len(batch)
             parsed = parse(batch, tags_seen)
             times.add_parsed(parsed)
             load_each(buffer.add(parsed.visits))
             del parsed  # the buffer holds the visits now; nothing else should
             advance(len(batch))
         load_each(buffer.flush())
+    summary.interrupted = summary.interrupted or stop.asked()
     summary.elapsed_s = time.monotonic() - started
     return summary, times
 

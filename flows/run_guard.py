@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from flows import stop
 from flows.prefect_api import api_answers, prefect_home
 
 T = TypeVar("T")
@@ -39,6 +40,9 @@ RUNS_FOLDER = "kazinform-runs"
 HEALTH_CHECK_EVERY_S = 1.0
 HEALTH_CHECK_TIMEOUT_S = 2.0
 FAILED_CHECKS_FOR_GONE = 2
+# After Ctrl-C, a stoppable run has this long to end: requests in flight finish within their own
+# 30 s deadline, then what was fetched is staged and written as packages (seconds).
+STOP_GRACE_S = 60.0
 
 
 class _Published(Generic[T]):
@@ -100,6 +104,7 @@ class RunOutcome(Generic[T]):
     result: T
     abandoned: bool = False  # the API went away: exit without waiting for Prefect's drains
     warning: str | None = None
+    interrupted: bool = False  # Ctrl-C asked the run to stop, and it did (flows.stop)
 
 
 class _ApiWatch(threading.Thread):
@@ -117,11 +122,16 @@ class _ApiWatch(threading.Thread):
                 return
 
 
-def run_reported(call: Callable[[], T], api_url: str) -> RunOutcome[T]:
+def run_reported(call: Callable[[], T], api_url: str, *, stoppable: bool = False) -> RunOutcome[T]:
     """Run `call` (a flow) in a worker thread; return its result, or, when the API disappears after
-    the flow published its summary, that summary without waiting for Prefect's reporting."""
+    the flow published its summary, that summary without waiting for Prefect's reporting.
+
+    `stoppable`: the flow heeds flows.stop, so Ctrl-C asks it to stop and waits up to STOP_GRACE_S
+    for it to keep what it holds and end (a second Ctrl-C leaves at once); otherwise Ctrl-C leaves
+    at once."""
     _summary.clear()
     _api_gone.clear()
+    stop.reset()
     outcome: dict[str, object] = {}
 
     def work() -> None:
@@ -143,6 +153,7 @@ def run_reported(call: Callable[[], T], api_url: str) -> RunOutcome[T]:
     watch = _ApiWatch(api_url)
     watch.start()
     worker.start()
+    interrupted = False
     try:
         while not finished.wait(0.2):
             if _api_gone.is_set() and _summary.is_set():
@@ -152,12 +163,25 @@ def run_reported(call: Callable[[], T], api_url: str) -> RunOutcome[T]:
                 )
                 _note_runs_of_this_process(finished_unreported=True)  # the next command reports it
                 return RunOutcome(_summary.value, abandoned=True, warning=warning)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        if not stoppable:
+            raise
+        interrupted = True
+        stop.ask()
+        print(
+            "kazinform: stopping: no new request or file starts, and what was fetched or read is kept "
+            "as load packages for the next run (Ctrl-C again to leave at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+        if not finished.wait(STOP_GRACE_S):  # a second Ctrl-C raises from the wait
+            raise
     finally:
         watch.stopped.set()
     forget_runs_of_this_process()
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
-    return RunOutcome(outcome["result"])  # type: ignore[arg-type]
+    return RunOutcome(outcome["result"], interrupted=interrupted)  # type: ignore[arg-type]
 
 
 def _runs_folder() -> Path:

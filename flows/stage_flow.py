@@ -127,6 +127,8 @@ async def stage_source(
             plan=lambda *_: plan,  # computed by the fan-out, which can read the warehouse
             discover=discover_step,
             load=staging_load(warehouse_path, packages_url, source_name),
+            keep=staging_load(warehouse_path, packages_url, source_name),
+            load_kept=lambda _path: 0,  # a worker never opens the warehouse
         )
         summary, times = await run_crawl(
             [source_name], Path(warehouse_path), run_id, steps, options, started=started

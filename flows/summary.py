@@ -25,6 +25,9 @@ class RunSummary:
     parsers: Counter[str] = field(default_factory=Counter)
     # `--stage-only`: every batch went to the package store on purpose, for the loader.
     staged_only: bool = False
+    # Ctrl-C asked the run to stop (flows.stop): what it held was kept as load packages.
+    interrupted: bool = False
+    inputs_not_read: int = 0  # files the stop left for the next run
 
     def add(self, visits: list[VisitInput], outcomes: list[str]) -> None:
         for visit, outcome in zip(visits, outcomes, strict=True):
@@ -38,6 +41,12 @@ class RunSummary:
     @property
     def visits(self) -> int:
         return sum(self.counts.values())
+
+    def left_for_next_run(self) -> str:
+        """What a stopped run did not start, for its summary line (the crawl counts URLs)."""
+        if not self.inputs_not_read:
+            return ""
+        return f": {self.inputs_not_read} files not read, for the next run"
 
     def extra_lines(self) -> list[str]:
         """Hook for flows that report more figures (the crawl adds the 304 share)."""
@@ -53,13 +62,19 @@ class RunSummary:
         if self.counts.get("pending"):
             pending = self.counts["pending"]
             visits = f"{pending} visit{'s' if pending != 1 else ''}"
-            lines.append(
-                f"  staged only: {visits} as load packages for the loader (kazinform packages load, "
-                "or the load-packages deployment)"
-                if self.staged_only
-                else f"  kept for the next run: {visits} as load packages (the warehouse stayed locked); "
-                "the next run that writes loads them first"
-            )
+            if self.staged_only:
+                lines.append(
+                    f"  staged only: {visits} as load packages for the loader (kazinform packages load, "
+                    "or the load-packages deployment)"
+                )
+            else:
+                why = "the run was stopped" if self.interrupted else "the warehouse stayed locked"
+                lines.append(
+                    f"  kept for the next run: {visits} as load packages ({why}); "
+                    "the next run that writes loads them first"
+                )
+        if self.interrupted:
+            lines.append(f"  stopped by Ctrl-C{self.left_for_next_run()}")
         for pattern in self.unmatched_inputs:
             lines.append(f"  no input matched: {pattern}")
         if self.failures:
