@@ -50,7 +50,9 @@ def server_events(label: str, prefix: str) -> list[Any]:
         while page.next_page is not None:
             page = client.read_events_page(str(page.next_page))
             found += page.events
-    return found
+    # Pages are offsets into a list that grows while it is read: an event that arrives between two
+    # pages shifts the rest, and one event can then come on two pages (and the wait stop early).
+    return list({event.id: event for event in found}.values())
 
 
 def wait_for_events(label: str, prefix: str, count: int) -> list[Any]:
