@@ -20,7 +20,7 @@ import httpx
 from protego import Protego
 
 from crawler.content_encoding import BodyProblem, BoundedDecoder
-from crawler.politeness import AddressGuard, HostLimiter
+from crawler.politeness import AddressGuard, HostLimiter, SlotGivenUp
 from parsers.limits import MAX_INPUT_BYTES
 from parsers.source import Source
 
@@ -350,12 +350,13 @@ class Fetcher:
             raise _RunOver
         try:
             async with asyncio.timeout(run_left):
-                async with self._limiter.slot(host):
+                # the limit may come nearer while this one waits (a stop asked for: flows.stop)
+                async with self._limiter.slot(host, give_up=self.run_over):
                     given_up = self._given_up.get(host.lower())  # decided while this one waited
                     if given_up:
                         return _Exchange(error=given_up)
                     return await self._timed_send(url, kind, headers, budget_left)
-        except TimeoutError:
+        except (TimeoutError, SlotGivenUp):
             raise _RunOver from None
 
     async def _timed_send(

@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -17,6 +17,10 @@ class _HostState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     next_start: float = 0.0  # monotonic time before which no request may start
     min_interval: float = 0.0  # seconds between request starts
+
+
+class SlotGivenUp(Exception):
+    """A turn at a host not taken: the caller's `give_up` said so."""
 
 
 class HostLimiter:
@@ -50,9 +54,14 @@ class HostLimiter:
         state.next_start = max(state.next_start, time.monotonic() + seconds)
 
     @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
+    async def slot(self, host: str, give_up: Callable[[], bool] | None = None) -> AsyncIterator[None]:
+        """A turn at `host`. `give_up` (the run's limit, or a stop asked for) is asked when the turn
+        comes and again when its start time comes: if true, SlotGivenUp, and no request starts (a
+        queue of waiting requests drains at once instead of one interval at a time)."""
         state = self._state(host)
         async with state.semaphore:
+            if give_up is not None and give_up():
+                raise SlotGivenUp
             async with state.lock:
                 # Reserve a start time under the lock, wait for it outside the bookkeeping.
                 start = max(time.monotonic(), state.next_start)
@@ -60,6 +69,8 @@ class HostLimiter:
             delay = start - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if give_up is not None and give_up():
+                raise SlotGivenUp
             yield
 
 

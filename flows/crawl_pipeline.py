@@ -229,8 +229,9 @@ async def run_crawl(
                 )
             summary.links_not_followed += found.links_not_followed
             summary.unfetched += found.unfetched
+            unfetched_before = summary.unfetched
             buffer = LoadBuffer(max_visits=CRAWL_VISITS_PER_LOAD, max_raw_bytes=CRAWL_RAW_BYTES_PER_LOAD)
-            load_each(buffer.add(visits_from_listed(found.pages, source)))
+            listed = visits_from_listed(found.pages, source)  # loaded once their links are fetched
             urls = urls_to_fetch(found.links, plan)
             with progress_bar(len(urls), f"crawl {name}") as advance:
                 for done, batch in enumerate(batched(urls, options.batch_size)):
@@ -249,6 +250,12 @@ async def run_crawl(
                     load_each(buffer.add(parsed))
                     del parsed
                     advance(len(batch))
+                if summary.unfetched > unfetched_before:
+                    # Links of these pages were left unfetched (time limit, Ctrl-C): their validators
+                    # are not kept, so the next run reads them in full, not a 304, and finds the rest.
+                    for visit in listed:
+                        visit.etag = visit.last_modified = None
+                load_each(buffer.add(listed))
                 load_each(buffer.flush())
     summary.interrupted = stop.asked()
     summary.stopped_at_time_limit = summary.unfetched > 0 and not summary.interrupted
