@@ -5,12 +5,14 @@ Prefect server, the replica over HTTP and real DuckDB files."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -27,15 +29,17 @@ def rows(warehouse: Path, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
-def interrupted(argv: list[str], env: dict[str, str], ready: object) -> subprocess.CompletedProcess[str]:
-    """Start `kazinform …`, wait until `ready()` holds, send Ctrl-C (SIGINT), and wait for the end."""
+def interrupted(
+    argv: list[str], env: dict[str, str], ready: Callable[[int], bool]
+) -> subprocess.CompletedProcess[str]:
+    """Start `kazinform …`, wait until `ready(pid)` holds, send Ctrl-C (SIGINT), and wait for the end."""
     child = subprocess.Popen(
         [KAZINFORM, *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # a shell starts background jobs with SIGINT ignored; a person at a terminal has it
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
-        wait_for(lambda: child.poll() is None and ready(), STARTED_WITHIN_S, "the run under way")  # type: ignore[operator]
+        wait_for(lambda: child.poll() is None and ready(child.pid), STARTED_WITHIN_S, "the run under way")
         child.send_signal(signal.SIGINT)
         stdout, stderr = child.communicate(timeout=STOPPED_WITHIN_S)
     finally:
@@ -56,7 +60,7 @@ def test_ctrl_c_keeps_what_the_crawl_fetched_and_the_next_crawl_does_not_fetch_i
 
     crawl = ["crawl", "kazinform", "--revisit", "none", "--warehouse", str(warehouse)]
     # 5 requests/s: ~25 s for the site's 120 articles, so Ctrl-C comes in the middle
-    first = interrupted([*crawl, "--rate", "5"], env, lambda: sum(fetched().values()) >= 20)
+    first = interrupted([*crawl, "--rate", "5"], env, lambda _pid: sum(fetched().values()) >= 20)
     assert first.returncode == 130, (first.stdout[-2000:], first.stderr[-3000:])
     assert "kazinform: stopping" in first.stderr
     kept_line = next(line for line in first.stdout.splitlines() if "kept for the next run:" in line)
@@ -83,6 +87,13 @@ def test_ctrl_c_keeps_what_the_crawl_fetched_and_the_next_crawl_does_not_fetch_i
     assert rows(warehouse, "select count(*) from visits where outcome = 'created'")[0][0] == len(counts)
 
 
+def _notes_run_of(note: Path, pid: int) -> bool:
+    try:
+        return json.loads(note.read_text()).get("pid") == pid
+    except (OSError, ValueError):  # being written, or gone
+        return False
+
+
 def test_ctrl_c_stops_an_ingest_between_batches_and_keeps_what_was_read(
     prefect_api: str, tmp_path: Path
 ) -> None:
@@ -98,8 +109,8 @@ def test_ctrl_c_stops_an_ingest_between_batches_and_keeps_what_was_read(
     runs = Path(os.environ["PREFECT_HOME"]) / "kazinform-runs"  # flows.run_guard notes each run there
     noted_at: list[float] = []
 
-    def three_seconds_into_the_run() -> bool:
-        if not noted_at and runs.is_dir() and any(runs.glob("*.json")):
+    def three_seconds_into_the_run(pid: int) -> bool:
+        if not noted_at and any(_notes_run_of(note, pid) for note in runs.glob("*.json")):
             noted_at.append(time.monotonic())
         return bool(noted_at) and time.monotonic() - noted_at[0] > 3
 
