@@ -34,6 +34,7 @@ processes it started and waited for (Linux counts reaped descendants in wait4's 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -66,6 +67,7 @@ PREFECT = str(Path(sys.executable).with_name("prefect"))
 # A fan-out that has not ended by then is stopped and reported (the benchmark goes on).
 FANOUT_TIMEOUT_S = 4 * 3600
 WORKER_READY_TIMEOUT_S = 120.0
+SIGTERM_WAIT_S = 5.0
 
 
 def make_replica(articles: int, latency_ms: tuple[float, float]) -> ReplicaSite:
@@ -193,10 +195,18 @@ class MeasuredProcess:
         if self.launcher.poll() is None and child is not None:
             os.kill(child, signal.SIGTERM)  # the launcher stays, to report the child's usage
         try:
-            self.launcher.wait(grace_s)
+            self.launcher.wait(SIGTERM_WAIT_S)
         except subprocess.TimeoutExpired:
-            os.killpg(self.launcher.pid, signal.SIGKILL)
-            self.launcher.wait()
+            # `prefect worker` answers SIGTERM by sending itself SIGINT and waiting for its runs;
+            # a second signal makes it kill itself, which the launcher still reaps and measures.
+            if child is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGINT)
+            try:
+                self.launcher.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.launcher.pid, signal.SIGKILL)
+                self.launcher.wait()
         self._log.close()
         if self._usage.exists():
             return json.loads(self._usage.read_text())["peak_rss_kb"] / 1024
