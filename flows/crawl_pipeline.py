@@ -233,8 +233,9 @@ async def run_crawl(
             buffer = LoadBuffer(max_visits=CRAWL_VISITS_PER_LOAD, max_raw_bytes=CRAWL_RAW_BYTES_PER_LOAD)
             listed = visits_from_listed(found.pages, source)  # loaded once their links are fetched
             urls = urls_to_fetch(found.links, plan)
+            batches = list(batched(urls, options.batch_size))
             with progress_bar(len(urls), f"crawl {name}") as advance:
-                for done, batch in enumerate(batched(urls, options.batch_size)):
+                for done, batch in enumerate(batches):
                     if fetcher.run_over():  # nothing starts after the limit; the rest waits for next run
                         summary.unfetched += len(urls) - done * options.batch_size
                         break
@@ -244,23 +245,33 @@ async def run_crawl(
                     if options.warc_path:
                         steps.archive(results, options.warc_path)
                     parsed = steps.parse(results, source, plan.tags)
+                    if done == len(batches) - 1:  # they ride in the last load, not one of their own
+                        parsed += take_listed(listed, links_left=summary.unfetched > unfetched_before)
                     del results  # the visits hold the bodies now
                     times.read_parse_s += time.perf_counter() - fetch_started
                     times.files += len(batch)
                     load_each(buffer.add(parsed))
                     del parsed
                     advance(len(batch))
-                if summary.unfetched > unfetched_before:
-                    # Links of these pages were left unfetched (time limit, Ctrl-C): their validators
-                    # are not kept, so the next run reads them in full, not a 304, and finds the rest.
-                    for visit in listed:
-                        visit.etag = visit.last_modified = None
-                load_each(buffer.add(listed))
+                left = summary.unfetched > unfetched_before
+                load_each(buffer.add(take_listed(listed, links_left=left)))  # no links, or stopped early
                 load_each(buffer.flush())
     summary.interrupted = stop.asked()
     summary.stopped_at_time_limit = summary.unfetched > 0 and not summary.interrupted
     summary.elapsed_s = time.monotonic() - started
     return summary, times
+
+
+def take_listed(listed: list[VisitInput], *, links_left: bool) -> list[VisitInput]:
+    """A source's feed and listing pages, taken once (the list is emptied). When links of theirs
+    were left unfetched (time limit, Ctrl-C), without validators, so the next run reads them in
+    full, not a 304, and finds the rest."""
+    if links_left:
+        for visit in listed:
+            visit.etag = visit.last_modified = None
+    taken = listed[:]
+    listed.clear()
+    return taken
 
 
 @asynccontextmanager
