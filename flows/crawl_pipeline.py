@@ -22,7 +22,7 @@ from crawler.fetch import FetchConfig, Fetcher, FetchResult
 from crawler.warc import write_warc
 from flows import stop
 from flows.batching import LoadBuffer
-from flows.pages import CrawlPlan, urls_to_fetch
+from flows.pages import CrawlPlan, links_of_part, plan_of_part, urls_to_fetch
 from flows.pipeline import (
     LoadReport,
     Logger,
@@ -177,6 +177,8 @@ class CrawlOptions:
     max_duration_s: float | None = None
     max_links_per_page: int = MAX_LINKS_PER_PAGE
     discover: bool = True
+    # Only these editions (a fan-out's part of a source, Source.host_groups); None: every one.
+    editions: tuple[str, ...] | None = None
 
 
 async def run_crawl(
@@ -215,6 +217,10 @@ async def run_crawl(
             break
         source = get_source(name)
         plan = steps.plan(warehouse_path, source, options.revisit, options.max_pages, options.discover)
+        discovering = source
+        if options.editions:
+            plan = plan_of_part(plan, source, options.editions)
+            discovering = source.part(options.editions)
         settings = options.fetch_settings or fetch_config(
             source, options.rate_per_host, options.concurrency_per_host
         )
@@ -225,8 +231,10 @@ async def run_crawl(
             found = DiscoveryResult()
             if options.discover:
                 found = await steps.discover(
-                    source, fetcher, plan, options.max_pages, options.max_links_per_page
+                    discovering, fetcher, plan, options.max_pages, options.max_links_per_page
                 )
+                if options.editions:
+                    found.links = links_of_part(found.links, source, options.editions)
             summary.links_not_followed += found.links_not_followed
             summary.unfetched += found.unfetched
             unfetched_before = summary.unfetched

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 
 from parsers.registry import registered
@@ -23,11 +23,13 @@ HOST_LEASE_SECONDS = 60.0
 HOST_SLOT_WAIT_S = 6 * 3600.0
 
 
-def host_limit_names(source_name: str) -> list[str]:
-    """`host:<host>` for each host of the source as its definition names it: on a mirror (a replica)
-    the pages sit at one address, but the politeness is owed to the hosts the source stands for."""
+def host_limit_names(source_name: str, editions: Collection[str] | None = None) -> list[str]:
+    """`host:<host>` for each host of the source (or of the part of these editions,
+    Source.part_hosts) as its definition names it: on a mirror (a replica) the pages sit at one
+    address, but the politeness is owed to the hosts the source stands for."""
     source = registered()[source_name.lower()]
-    return sorted(f"{HOST_LIMIT_PREFIX}{host}" for host in source.hosts)
+    hosts = source.part_hosts(editions) if editions else source.hosts
+    return sorted(f"{HOST_LIMIT_PREFIX}{host}" for host in hosts)
 
 
 async def ensure_host_limits(names: Sequence[str], logger: Logger) -> None:

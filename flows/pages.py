@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 
 from crawler.discover import DiscoveredLink
 from crawler.fetch import Validators
+from parsers.source import Source
 
 
 @dataclass(slots=True)
@@ -33,3 +34,17 @@ def urls_to_fetch(links: Sequence[DiscoveredLink], plan: CrawlPlan) -> list[str]
     for article_id, url in plan.revisit:
         urls.setdefault(article_id, url)
     return list(urls.values())
+
+
+def plan_of_part(plan: CrawlPlan, source: Source, editions: Collection[str]) -> CrawlPlan:
+    """The plan of a stage run crawling only these editions (flows.stage_flow.crawl_units): the
+    revisits on its hosts; the other parts' runs revisit the rest."""
+    return replace(plan, revisit=[(i, url) for i, url in plan.revisit if source.in_part(editions, url)])
+
+
+def links_of_part(
+    links: Sequence[DiscoveredLink], source: Source, editions: Collection[str]
+) -> list[DiscoveredLink]:
+    """Links on this part's hosts: one found on another part's host is left to that part's run,
+    which holds that host (its own feeds and listings list it too)."""
+    return [link for link in links if source.in_part(editions, link.url)]

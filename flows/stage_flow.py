@@ -3,11 +3,13 @@
 - `crawl-fanout` (the parent, on the machine that can read the warehouse) computes each source's
   plan (flows.crawl_pipeline.plan_crawl: known and deleted ids, validators, revisits, tags), writes
   it as JSON into the package store (`plans/<run>/<source>.json`), starts one `stage-source` run per
-  source (or per edition and range of listing pages, for a backfill) with
+  part of a source whose hosts no other part shares (crawl_units: Tengrinews's three editions are
+  three runs, Kazinform's editions share www.inform.kz and are one), or per edition and range of
+  listing pages for a backfill, with
   `run_deployment(..., timeout=0)`, waits for them until its deadline, reports each run's state,
   then loads the ready packages (flows.loader; the `load-packages` trigger does it too when served).
 - `stage-source` (on any worker) reads its plan (flows.stage_plans), holds the Prefect global
-  concurrency limit `host:<host>` (flows.host_limits) of every host of its source for the whole run,
+  concurrency limit `host:<host>` (flows.host_limits) of every host of its part for the whole run,
   so two workers never crawl one host at once, and crawls with flows.crawl_pipeline.run_crawl, whose
   load step writes each batch as a load package and announces it (flows.package_step). It never
   opens the DuckDB file: a worker on another machine has none. A backfill's unit is a range of
@@ -35,7 +37,7 @@ from flows.package_step import staging_load
 from flows.pages import CrawlPlan
 from flows.stage_plans import package_store, read_plan, remove_plans, write_plan
 from flows.tasks import current_run_id
-from parsers.registry import all_sources, get_source
+from parsers.registry import all_sources, get_source, registered
 from parsers.source import Source
 from warehouse.packages import PackageStore
 
@@ -81,8 +83,10 @@ async def stage_source(
     last_page: int | None = None,
     since: str | None = None,
     until: str | None = None,
+    editions: list[str] | None = None,
 ) -> CrawlSummary:
-    """Crawl one source into load packages, holding its hosts' slots for the whole run.
+    """Crawl one source (or the part of it in `editions`) into load packages, holding its hosts'
+    slots for the whole run.
 
     `plan_url`: the plan the fan-out wrote (flows.crawl_pipeline.plan_crawl as JSON).
     `packages_url`: where packages go (a folder or fsspec URL); None: the warehouse's store.
@@ -97,7 +101,7 @@ async def stage_source(
     if edition is not None:
         first = first_page or 1
         pages = ListingRange(edition, listing, first, last_page or first, since, until)
-    async with holding_hosts(host_limit_names(source_name), logger):
+    async with holding_hosts(host_limit_names(source_name, editions), logger):
         started = time.monotonic()
         limits = [
             s
@@ -113,6 +117,7 @@ async def stage_source(
             max_duration_s=max(0.0, min(limits)) if limits else None,
             max_links_per_page=max_links_per_page,
             discover=discover,
+            editions=tuple(editions) if editions else None,
         )
 
         def discover_step(
@@ -150,12 +155,18 @@ class StageRun:
     state: str = "SCHEDULED"
     message: str | None = None
 
-    def describe(self) -> str:
-        pages = ""
+    @property
+    def label(self) -> str:
         if self.unit.get("edition"):
-            pages = f" {self.unit['edition']} pages {self.unit['first_page']}–{self.unit['last_page']}"
+            unit = self.unit
+            return f"{self.source} {unit['edition']} pages {unit['first_page']}–{unit['last_page']}"
+        if self.unit.get("editions"):
+            return f"{self.source} {'+'.join(self.unit['editions'])}"
+        return self.source
+
+    def describe(self) -> str:
         note = f" ({self.message})" if self.message and self.state != "COMPLETED" else ""
-        return f"{self.source}{pages}: {self.state.lower()}{note} — run {self.flow_run_id}"
+        return f"{self.label}: {self.state.lower()}{note} — run {self.flow_run_id}"
 
 
 @dataclass(slots=True)
@@ -188,6 +199,23 @@ def stage_units(
         return [(str(unit["source"]), {k: v for k, v in unit.items() if k != "source"}) for unit in units]
     names = list(source_names) or [source.name for source in all_sources()]
     return [(get_source(name).name, {}) for name in names]
+
+
+def crawl_units(name: str, plan: CrawlPlan, discover: bool) -> list[dict[str, Any]]:
+    """A crawl's stage runs of one source: one per group of editions that share no host
+    (Source.host_groups), so that workers crawl a source's hosts side by side and still never one
+    host twice at once; the plan's revisits go to the part holding their address. A part with no
+    feed or listing to read and no revisit due gets no run. A source of one group is one run."""
+    groups = registered()[name].host_groups()  # the declared hosts: on a mirror all are one
+    if len(groups) == 1:
+        return [{}]
+    source = get_source(name)
+    units = []
+    for codes in groups:
+        reads = discover and any(e.feeds or e.listings for e in source.part(codes).editions)
+        if reads or any(source.in_part(codes, url) for _, url in plan.revisit):
+            units.append({"editions": list(codes)})
+    return units or [{}]
 
 
 async def _states(flow_run_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
@@ -246,18 +274,21 @@ async def crawl_fanout(
     wait_s = DEFAULT_WAIT_S if max_duration_s is None else max_duration_s + FINISH_GRACE_S
     report = FanoutReport(run_id)
     plans: dict[str, str] = {}
-    for number, (name, unit) in enumerate(stage_units(sources or [], units)):
+    parts: list[tuple[str, dict[str, Any]]] = []
+    for name, unit in stage_units(sources or [], units):
         if name not in plans:  # one plan per source, shared by its units
             plan = await asyncio.to_thread(
                 plan_crawl, Path(warehouse_path), get_source(name), revisit, max_pages, discover
             )
             plans[name] = await asyncio.to_thread(write_plan, store, run_id, name, plan)
+        parts += [(name, unit)] if unit else [(name, part) for part in crawl_units(name, plan, discover)]
+    for number, (name, unit) in enumerate(parts):
         parameters = {
             "warehouse_path": warehouse_path,
             "source": name,
             "plan_url": plans[name],
             "packages_url": store.url,  # where this loader reads, whatever the worker's settings
-            "revisit": "none" if unit else revisit,  # a backfill's units fetch their pages only
+            "revisit": "none" if unit.get("edition") else revisit,  # a backfill's fetch their pages only
             "max_pages": max_pages,
             "rate_per_host": rate_per_host,
             "concurrency_per_host": concurrency_per_host,
@@ -271,10 +302,10 @@ async def crawl_fanout(
             deployment,
             parameters=parameters,
             timeout=0,
-            flow_run_name=f"{name}-{number + 1}" if unit else name,
+            flow_run_name=_run_name(name, unit, number),
         )
         report.runs.append(StageRun(name, str(flow_run.id), unit))
-        logger.info("started stage run %s for %s", flow_run.id, name)
+        logger.info("started stage run %s for %s", flow_run.id, report.runs[-1].label)
 
     while True:
         states = await _states([run.flow_run_id for run in report.runs])
@@ -294,6 +325,12 @@ async def crawl_fanout(
     if not report.deadline_passed:
         await asyncio.to_thread(remove_plans, store, run_id)
     return report
+
+
+def _run_name(source: str, unit: dict[str, Any], number: int) -> str:
+    if unit.get("editions"):
+        return f"{source}-{'+'.join(unit['editions'])}"
+    return f"{source}-{number + 1}" if unit else source
 
 
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})

@@ -10,7 +10,7 @@ and rates from here; the parsers' entry point picks the parser by the address's 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -132,6 +132,49 @@ class Source:
         owners = [e for e in self.editions if e.owns(url)]
         return max(owners, key=lambda e: len(e.article_prefix)) if owners else None
 
+    # --- parts that share no host: a fan-out's stage runs ---------------------------------------
+
+    def host_groups(self) -> tuple[tuple[str, ...], ...]:
+        """Edition codes in groups that share no host (article host, feeds, listings), so that two
+        workers may crawl two groups at once and still never one host together. Groups and their
+        codes keep the editions' order. On a mirror every address is on one host: ask the declared
+        source (parsers.registry.registered)."""
+        groups: list[tuple[set[str], set[str]]] = []  # (codes, hosts)
+        for edition in self.editions:
+            codes, hosts = {edition.code}, _hosts_of(edition)
+            for group in [g for g in groups if g[1] & hosts]:  # joins every group it touches
+                groups.remove(group)
+                codes |= group[0]
+                hosts |= group[1]
+            groups.append((codes, hosts))
+        order = {edition.code: number for number, edition in enumerate(self.editions)}
+        ordered = sorted(
+            (sorted(codes, key=order.__getitem__) for codes, _ in groups), key=lambda c: order[c[0]]
+        )
+        return tuple(tuple(codes) for codes in ordered)
+
+    def part_hosts(self, codes: Collection[str]) -> frozenset[str]:
+        """The hosts a part of these editions crawls; the part holding the first edition also has
+        the hosts no edition names (aliases such as "kazinform.kz"), where redirects may lead."""
+        chosen = [edition for edition in self.editions if edition.code in codes]
+        hosts: set[str] = set().union(*(_hosts_of(edition) for edition in chosen))
+        if self.editions[0] in chosen:
+            hosts |= self.hosts - set().union(*(_hosts_of(edition) for edition in self.editions))
+        return frozenset(hosts)
+
+    def part(self, codes: Collection[str]) -> Source:
+        """The source with only these editions: discovery reads only their feeds and listings."""
+        unknown = set(codes) - {edition.code for edition in self.editions}
+        if unknown or not codes:
+            raise KeyError(f"{self.name} has no edition {', '.join(sorted(unknown)) or '(none named)'}")
+        return replace(self, editions=tuple(e for e in self.editions if e.code in codes))
+
+    def in_part(self, codes: Collection[str], url: str) -> bool:
+        """Whether `url` falls to the part of these editions: its edition is one of them, or it is in
+        no edition and the part holds the first edition (as its hosts do, part_hosts)."""
+        edition = self.edition_of(url)
+        return (edition.code if edition else self.editions[0].code) in codes
+
     def article_id(self, url: str) -> str | None:
         """The warehouse key of the article at `url`, or None when `url` is not an article address."""
         parts = urlsplit(url)
@@ -202,6 +245,12 @@ class Source:
 
     # Kept for callers written before mirrors were generic.
     with_base = on_mirror
+
+
+def _hosts_of(edition: Edition) -> set[str]:
+    """Every host an edition's crawl asks: its articles', its feeds' and its listings'."""
+    urls = [*edition.feeds, *(u for li in edition.listings for u in (li.url, li.page_url))]
+    return {edition.host} | {(urlsplit(url).hostname or "").lower() for url in urls}
 
 
 def mirror_path(source: Source, host: str) -> str:
