@@ -1,8 +1,9 @@
 """Make sure a Prefect API is reachable before any flow runs.
 
 Order: PREFECT_API_URL when set; else a local server this package started earlier (its address is
-kept in PREFECT_HOME); else start one with `prefect server start --background` on 127.0.0.1 and keep
-it for the next command. A kept server that died leaves a stale pid file, which is cleared first.
+kept in PREFECT_HOME); else start `prefect server start` on 127.0.0.1 as a process of its own (its
+output in PREFECT_HOME/kazinform-server.log) and keep it for the next command. A kept server that
+died leaves a stale pid file, which is cleared first.
 
 Measured on 2 cores: Prefect's ephemeral mode costs 14–25 s per command (a temporary server is
 started and torn down on every run), a kept local server 9–20 s once, then ~1 s per flow.
@@ -22,8 +23,11 @@ from pathlib import Path
 
 DEFAULT_PORT = 4200
 STATE_FILE_NAME = "kazinform-server.json"
-# Where `prefect server start --background` records its process, in PREFECT_HOME.
+# Where `prefect server stop` looks for the server's process, in PREFECT_HOME.
 SERVER_PID_FILE_NAME = "server.pid"
+# The server's own output (warnings, tracebacks), in PREFECT_HOME; the previous one kept as `.1`.
+SERVER_LOG_FILE_NAME = "kazinform-server.log"
+SERVER_LOG_MAX_BYTES = 10 * 1024 * 1024
 HEALTH_TIMEOUT_S = 60.0
 # A configured API gets this long to answer its health check (a busy server answers in milliseconds).
 CONFIGURED_API_TIMEOUT_S = 10.0
@@ -81,7 +85,14 @@ def stop_local_server() -> None:
     )
 
 
+# Servers this process started: one that exited stays a zombie until reaped, and a zombie still
+# answers os.kill(pid, 0).
+_started: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _process_is_alive(pid: int) -> bool:
+    if pid in _started:
+        return _started[pid].poll() is None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -103,9 +114,9 @@ def recorded_server_pid() -> int | None:
 
 
 def clear_stale_server_record() -> None:
-    """A background server that died (killed, machine restarted) leaves its pid file behind, and
-    `prefect server start --background` then refuses to start ("already running"). `prefect
-    server stop` removes the record of a process that no longer exists; a live one is left alone."""
+    """A kept server that died (killed, machine restarted) leaves its pid file behind, and a start
+    would then refuse ("already running"). `prefect server stop` removes the record of a process
+    that no longer exists; a live one is left alone."""
     pid = recorded_server_pid()
     if pid is not None and (pid <= 0 or not _process_is_alive(pid)):
         stop_local_server()
@@ -127,7 +138,10 @@ def server_environment(base: dict[str, str]) -> dict[str, str]:
 
 
 def start_local_server(port: int | None = None) -> str:
-    """Start `prefect server start --background` on 127.0.0.1 and wait until it answers."""
+    """Start `prefect server start` on 127.0.0.1 as a process of its own session, its output in
+    PREFECT_HOME/kazinform-server.log, its pid where `prefect server stop` looks; wait until it
+    answers. Not `--background`: that leaves the server writing into pipes whose reader has
+    exited, so what it says when it fails is lost (and writing there can fail)."""
     clear_stale_server_record()
     running = recorded_server_pid()
     if running is not None:
@@ -138,22 +152,63 @@ def start_local_server(port: int | None = None) -> str:
         )
     if port is None:
         port = DEFAULT_PORT if _port_is_free(DEFAULT_PORT) else free_port()
+    elif not _port_is_free(port):
+        raise PrefectApiError(f"port {port} on 127.0.0.1 is taken: choose another for the Prefect server")
     api_url = f"http://127.0.0.1:{port}/api"
-    subprocess.run(
-        [prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--background"],
-        env=server_environment(dict(os.environ)),
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    home = prefect_home()
+    home.mkdir(parents=True, exist_ok=True)
+    pid_file = home / SERVER_PID_FILE_NAME
+    try:  # created exclusively: of two commands starting a server at once, one starts it
+        claim = os.open(pid_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        raise PrefectApiError(
+            f"another command is starting a Prefect server from {home}: run this one again in a minute"
+        ) from None
+    log_path = _fresh_log(home / SERVER_LOG_FILE_NAME)
+    with open(log_path, "ab") as log:
+        server = subprocess.Popen(
+            [prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=server_environment(dict(os.environ)),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives this command, and Ctrl-C here does not reach it
+        )
+    _started[server.pid] = server
+    with os.fdopen(claim, "w") as record:
+        record.write(str(server.pid))
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while time.monotonic() < deadline:
         if is_healthy(api_url):
             return api_url
+        if server.poll() is not None:
+            pid_file.unlink(missing_ok=True)
+            raise PrefectApiError(
+                f"the Prefect server exited with {server.returncode} before it answered; its output "
+                f"ends:\n{_tail(log_path)}"
+            )
         time.sleep(0.5)
     raise PrefectApiError(
-        f"the Prefect server on {api_url} did not become healthy in {HEALTH_TIMEOUT_S:.0f} s"
+        f"the Prefect server on {api_url} did not become healthy in {HEALTH_TIMEOUT_S:.0f} s (its output: "
+        f"{log_path})"
     )
+
+
+def _fresh_log(path: Path) -> Path:
+    """The server's log, the previous one kept as `.1` once it passes SERVER_LOG_MAX_BYTES."""
+    try:
+        if path.stat().st_size > SERVER_LOG_MAX_BYTES:
+            path.replace(path.with_name(path.name + ".1"))
+    except FileNotFoundError:
+        pass
+    return path
+
+
+def _tail(path: Path, size: int = 3000) -> str:
+    try:
+        return path.read_bytes()[-size:].decode(errors="replace")
+    except OSError as error:
+        return f"(unreadable: {error})"
 
 
 def ensure_prefect_api(log=print) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from flows.prefect_api import (
+    SERVER_LOG_FILE_NAME,
     SERVER_PID_FILE_NAME,
     PrefectApiError,
     clear_stale_server_record,
@@ -46,3 +48,21 @@ def test_record_of_a_live_server_is_kept_and_a_start_says_why_it_cannot(
     expected = f"already running \\(pid {os.getpid()}\\).*prefect server stop"
     with pytest.raises(PrefectApiError, match=expected):
         start_local_server()
+
+
+def test_a_server_that_cannot_start_says_why_and_leaves_no_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PrefectApiError, match=f"port {port} on 127.0.0.1 is taken"):
+            start_local_server(port)
+    # a setting the server refuses: it exits, and its own words are in the error and the log
+    monkeypatch.setenv("PREFECT_SERVER_LOGGING_LEVEL", "NOPE")
+    with pytest.raises(PrefectApiError, match=r"exited with \d+ before it answered(.|\n)*NOPE"):
+        start_local_server()
+    assert not (tmp_path / SERVER_PID_FILE_NAME).exists()  # the next start is not refused
+    assert "NOPE" in (tmp_path / SERVER_LOG_FILE_NAME).read_text()
