@@ -5,19 +5,15 @@ Used by `stage-source` runs on workers and by `kazinform crawl/ingest --stage-on
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.pipeline import PENDING, LoadReport, only_source
+from flows.pipeline import LoadReport, write_package
 from flows.stage_plans import package_store
 from flows.tasks import untouched
-from warehouse.packages import Package
-from warehouse.stage import stage_batch
 from warehouse.visit import VisitInput
 
 Logger = logging.Logger | logging.LoggerAdapter
@@ -31,30 +27,17 @@ def write_staged_package(
     visits: Sequence[VisitInput],
     logger: Logger,
 ) -> LoadReport:
-    """Stage the batch (no database: warehouse.stage) and write it as a load package; announce it.
-    Every visit is `pending` until the loader commits the package. `source` None: the visits' own
-    when they share one (the manifest names it)."""
-    started = time.perf_counter()
-    staged = stage_batch(visits)
-    stage_s = time.perf_counter() - started
-    started = time.perf_counter()
-    package = _write_package(warehouse_path, packages_url, run_id, staged, source or only_source(visits))
-    _announce(package, warehouse_path, logger)
-    write_s = time.perf_counter() - started
-    logger.info("staged %d visits in %.2f s; package written in %.2f s", len(visits), stage_s, write_s)
-    return LoadReport([PENDING] * len(visits), stage_s, write_s)
-
-
-def _write_package(
-    warehouse_path: str, packages_url: str | None, run_id: str, staged: Any, source: str | None
-) -> Package:
-    return package_store(warehouse_path, packages_url).write(run_id, staged, source=source)
-
-
-def _announce(package: Package, warehouse_path: str, logger: Logger) -> None:
+    """Stage the batch (no database: warehouse.stage), write it as a load package and announce it."""
     from flows.loader import announce_package  # never raises: a lost event is caught up by schedule
 
+    store = package_store(warehouse_path, packages_url)
+    package, report = write_package(store, run_id, visits, source=source)
+
     announce_package(package, warehouse_path)
+    logger.info(
+        "staged %d visits in %.2f s; package written in %.2f s", len(visits), report.stage_s, report.write_s
+    )
+    return report
 
 
 @task(name="stage-package", cache_policy=NO_CACHE)

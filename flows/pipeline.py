@@ -22,8 +22,8 @@ from flows.writer import open_gated_writer
 from parsers.registry import get_source
 from warehouse.db import WarehouseLockedError, open_reader, open_writer, writer_wait_seconds
 from warehouse.load import load_batch
-from warehouse.packages import PackageStore, load_waiting_packages
-from warehouse.stage import stage_batch
+from warehouse.packages import Package, PackageStore, load_waiting_packages
+from warehouse.stage import StagedBatch, stage_batch
 from warehouse.state import known_tags
 from warehouse.visit import VisitInput
 
@@ -138,7 +138,7 @@ def stage_and_load(
             load_waiting_packages(connection, store, log=logger.info)
             outcomes: list[str] = list(load_batch(connection, run_id, staged).outcomes)
     except WarehouseLockedError as error:
-        package = store.write(run_id, staged, source=only_source(visits))
+        package, _ = write_package(store, run_id, visits, staged)
         logger.warning("%s; %d visits kept as load package %s", error, len(visits), package.url)
         outcomes = [PENDING] * len(visits)
     write_s = time.perf_counter() - started
@@ -146,16 +146,31 @@ def stage_and_load(
     return LoadReport(outcomes, stage_s, write_s)
 
 
-def keep_as_package(warehouse_path: Path, run_id: str, visits: Sequence[VisitInput]) -> LoadReport:
-    """A batch of a run asked to stop (flows.stop): staged and kept as a load package for the next
-    writer, without waiting for the warehouse. Every visit of it is reported `pending`."""
+def write_package(
+    store: PackageStore,
+    run_id: str,
+    visits: Sequence[VisitInput],
+    staged: StagedBatch | None = None,
+    source: str | None = None,
+) -> tuple[Package, LoadReport]:
+    """The batch staged (unless it is already) and written as a load package for the loader; every
+    visit is `pending` until a writer commits it. `source` None: the visits' own when they share one
+    (the manifest names it). The one way a batch becomes a package: a stopped run, a warehouse
+    held past the writer's wait, and a stage-only run (flows.package_step) all come here."""
     started = time.perf_counter()
-    staged = stage_batch(visits)
+    staged = stage_batch(visits) if staged is None else staged
     stage_s = time.perf_counter() - started
     started = time.perf_counter()
-    package = PackageStore.for_warehouse(warehouse_path).write(run_id, staged, source=only_source(visits))
+    package = store.write(run_id, staged, source=source or only_source(visits))
+    return package, LoadReport([PENDING] * len(visits), stage_s, time.perf_counter() - started)
+
+
+def keep_as_package(warehouse_path: Path, run_id: str, visits: Sequence[VisitInput]) -> LoadReport:
+    """A batch of a run asked to stop (flows.stop): kept as a load package for the next writer,
+    without waiting for the warehouse."""
+    package, report = write_package(PackageStore.for_warehouse(warehouse_path), run_id, visits)
     _log.warning("stopping: %d visits kept as load package %s", len(visits), package.url)
-    return LoadReport([PENDING] * len(visits), stage_s, time.perf_counter() - started)
+    return report
 
 
 def load_kept_packages(warehouse_path: Path, logger: Logger, *, gated: bool = True) -> int:
