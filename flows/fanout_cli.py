@@ -72,8 +72,10 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 def add_fanout_command(commands: argparse._SubParsersAction) -> None:
     fanout = commands.add_parser(
         "fanout",
-        help="crawl with one stage-source run per source on the work pool's workers, then load",
-        description="Plan each source from the warehouse, run one stage-source flow run per source "
+        help="crawl with stage-source runs (one per part of a source that shares no host) on the work "
+        "pool's workers, then load",
+        description="Plan each source from the warehouse, run one stage-source flow run per part of a "
+        "source that shares no host with its other parts "
         "on the workers of the pool `kazinform deploy --pool NAME` registered, wait for them, then "
         "load their packages. Two workers never crawl one host at once (Prefect limits host:<host>).",
     )

@@ -28,7 +28,6 @@ raw_pages either way). A file that is no longer there (a concurrent run took it)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -81,10 +80,9 @@ DEFAULT_INBOX_SCHEDULE_S = 60.0
 # `ingest-file` runs at a time on one server: each is a process of its own, and their writes queue
 # on the one writer anyway; more would only hold memory while waiting.
 INGEST_FILE_CONCURRENCY = 2
-# Reconnects of the events websocket before a scan gives up sending (the API is down): the files
-# stay unannounced and the next scan tries again. Prefect's default (10, a second apart after the
-# third) would hold a watch for ~10 s on every scan while the server is down.
-EMIT_RECONNECTS = 2
+# How long a scan tries to send its events before it gives up (the API is down): the files stay
+# unannounced and the next scan tries again, so a watch is not held while the server is away.
+SEND_WITHIN_S = 10.0
 
 logger = logging.getLogger("kazinform.inbox")
 
@@ -244,36 +242,22 @@ SendEvents = Callable[[list[Event]], int]
 
 
 def send_events(events: list[Event]) -> int:
-    """Send `events` to the Prefect API over one events connection; returns how many were sent
-    before a failure (which is raised). Closing the connection waits for the server to take them."""
-    from prefect.events.clients import get_events_client
+    """Send `events` to the Prefect API (flows.events.send_events: batched POSTs with a definite
+    answer and a deadline, as the outbox sends its events); returns how many were taken, raises
+    EventsNotSentError when the API did not take them all."""
+    from flows.events import send_events as post_events
 
-    sent = 0
-
-    async def send_all() -> None:
-        nonlocal sent
-        async with get_events_client(reconnection_attempts=EMIT_RECONNECTS) as client:
-            for event in events:
-                await client.emit(event)
-                sent += 1
-
-    if events:
-        # Prefect's client warns on every failed connect; the caller says it once per outage.
-        client_log = logging.getLogger("prefect.events.clients")
-        level = client_log.level
-        client_log.setLevel(logging.ERROR)
-        try:
-            asyncio.run(send_all())
-        except Exception as error:
-            raise EventsNotSentError(sent, error) from error
-        finally:
-            client_log.setLevel(level)
+    sent, reason = post_events(
+        [event.model_dump(mode="json") for event in events], time.monotonic() + SEND_WITHIN_S
+    )
+    if reason is not None:
+        raise EventsNotSentError(sent, reason)
     return sent
 
 
 class EventsNotSentError(RuntimeError):
-    def __init__(self, sent: int, cause: Exception) -> None:
-        super().__init__(f"the Prefect API did not take the events ({type(cause).__name__}: {cause})")
+    def __init__(self, sent: int, reason: str) -> None:
+        super().__init__(f"the Prefect API did not take the events: {reason}")
         self.sent = sent
 
 

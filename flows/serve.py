@@ -271,8 +271,9 @@ FANOUT_ENTRYPOINT = "flows/stage_flow.py:crawl_fanout"
 def stage_deployment_plans(warehouse_path: Path | str, settings: ServeSettings) -> list[DeploymentPlan]:
     """The deployments of a crawl spread over workers (flows/stage_flow.py), started on demand:
     `crawl-fanout` (`kazinform fanout`, `kazinform backfill`, or a run from the UI) starts one
-    `stage-source` run per source on the pool's workers. No schedule: `crawl-new` is the scheduled
-    crawl; these runs queue behind each host's slot, not behind each other."""
+    `stage-source` run per part of a source that shares no host on the pool's workers. No
+    schedule: `crawl-new` is the scheduled crawl; these runs queue behind each host's slot, not
+    behind each other."""
     warehouse = str(Path(warehouse_path).expanduser().resolve())
     common: dict[str, Any] = {"warehouse_path": warehouse}
     if settings.crawl_rate is not None:

@@ -194,7 +194,8 @@ class FanoutReport:
 def stage_units(
     source_names: Sequence[str], units: Sequence[dict[str, Any]] | None
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(source, extra parameters) per stage run: one per source, or the backfill's units."""
+    """(source, extra parameters): each source (split by crawl_units once planned), or the backfill's
+    units."""
     if units:
         return [(str(unit["source"]), {k: v for k, v in unit.items() if k != "source"}) for unit in units]
     names = list(source_names) or [source.name for source in all_sources()]
@@ -260,7 +261,8 @@ async def crawl_fanout(
     deployment: str = STAGE_DEPLOYMENT,
     load: bool = True,
 ) -> FanoutReport:
-    """One `stage-source` run per source (default: every registered one), or per unit of a
+    """One `stage-source` run per part of a source that shares no host (crawl_units; default: every
+    registered source), or per unit of a
     backfill (`units`: dicts of `source`, `edition`, `listing`, `first_page`, `last_page`,
     `since`, `until`); wait for them until `max_duration_s` (+ FINISH_GRACE_S); report each run's
     state; then load the ready packages (`load=False` leaves it to the `load-packages` trigger)."""
