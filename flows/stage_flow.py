@@ -262,10 +262,10 @@ async def crawl_fanout(
     load: bool = True,
 ) -> FanoutReport:
     """One `stage-source` run per part of a source that shares no host (crawl_units; default: every
-    registered source), or per unit of a
-    backfill (`units`: dicts of `source`, `edition`, `listing`, `first_page`, `last_page`,
-    `since`, `until`); wait for them until `max_duration_s` (+ FINISH_GRACE_S); report each run's
-    state; then load the ready packages (`load=False` leaves it to the `load-packages` trigger)."""
+    registered source), or per unit of a backfill (`units`: dicts of `source`, `edition`,
+    `listing`, `first_page`, `last_page`, `since`, `until`); wait for them until `max_duration_s`
+    (+ FINISH_GRACE_S); report each run's state; then load the ready packages (`load=False` leaves
+    it to the `load-packages` trigger)."""
     from prefect.deployments import run_deployment
 
     logger = get_run_logger()
@@ -275,20 +275,20 @@ async def crawl_fanout(
     deadline_at = None if max_duration_s is None else time.time() + max_duration_s
     wait_s = DEFAULT_WAIT_S if max_duration_s is None else max_duration_s + FINISH_GRACE_S
     report = FanoutReport(run_id)
-    plans: dict[str, str] = {}
+    plans: dict[str, tuple[CrawlPlan, str]] = {}  # per source: its plan and where it was written
     parts: list[tuple[str, dict[str, Any]]] = []
     for name, unit in stage_units(sources or [], units):
         if name not in plans:  # one plan per source, shared by its units
             plan = await asyncio.to_thread(
                 plan_crawl, Path(warehouse_path), get_source(name), revisit, max_pages, discover
             )
-            plans[name] = await asyncio.to_thread(write_plan, store, run_id, name, plan)
-        parts += [(name, unit)] if unit else [(name, part) for part in crawl_units(name, plan, discover)]
+            plans[name] = plan, await asyncio.to_thread(write_plan, store, run_id, name, plan)
+        parts += [(name, unit)] if unit else [(name, u) for u in crawl_units(name, plans[name][0], discover)]
     for number, (name, unit) in enumerate(parts):
         parameters = {
             "warehouse_path": warehouse_path,
             "source": name,
-            "plan_url": plans[name],
+            "plan_url": plans[name][1],
             "packages_url": store.url,  # where this loader reads, whatever the worker's settings
             "revisit": "none" if unit.get("edition") else revisit,  # a backfill's fetch their pages only
             "max_pages": max_pages,
