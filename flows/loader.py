@@ -87,6 +87,7 @@ class LoaderReport:
     flush: FlushResult | None = None
     elapsed_s: float = 0.0
     removed_stale: list[str] = field(default_factory=list)  # leftovers of interrupted writers
+    taken_by_another: int = 0  # listed, then loaded by another loader before this one had the gate
 
     @property
     def visits(self) -> int:
@@ -105,6 +106,8 @@ class LoaderReport:
             )
         if self.already_loaded:
             lines.append(f"skipped {len(self.already_loaded)} already loaded (removed)")
+        if self.taken_by_another:
+            lines.append(f"skipped {self.taken_by_another} another loader had loaded meanwhile")
         for package_id, reason in self.moved_aside:
             lines.append(f"moved aside {package_id}: {reason}")
         if self.left:
@@ -212,12 +215,18 @@ def _load_queue(
     while position < len(queue):
         with open_gated_writer(warehouse_path, logger=log) as connection:
             held_since = time.monotonic()
+            # Listed before the gate: another loader (the `load-packages` trigger beside a fan-out's
+            # own load) may have committed and removed some since. Under the gate nothing changes.
+            still_ready = {ref.package_id for ref in store.ready()}
             while position < len(queue) and time.monotonic() - held_since < HOLD_WRITER_S:
                 ref = queue[position]
-                package_started = time.monotonic()
-                outcome = load_one_package(connection, store, ref, log.info)
                 handled.add(ref.package_id)
                 position += 1
+                if ref.package_id not in still_ready:
+                    report.taken_by_another += 1
+                    continue
+                package_started = time.monotonic()
+                outcome = load_one_package(connection, store, ref, log.info)
                 if outcome.result is not None:
                     source = outcome.package.source if outcome.package else None
                     report.loaded.append(
@@ -288,6 +297,7 @@ def _related_flow_run() -> list[dict[str, str]]:
 
 
 # --- the Prefect flow -------------------------------------------------------------------------------
+
 
 @flow(name="load-packages", log_prints=False)
 def load_packages(warehouse_path: str) -> LoaderReport:

@@ -4,6 +4,7 @@ deployment started by a `kazinform.package.ready` event under a real `kazinform 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows.loader import announce_package, load_ready
+from flows.loader import LoaderReport, _load_queue, announce_package, load_ready
 from test_package_store import article_visits
 from test_serve import (
     REGISTERED_WITHIN_S,
@@ -92,6 +93,25 @@ def test_loading_a_package_twice_changes_nothing(prefect_api: str, tmp_path: Pat
     assert table_counts(warehouse) == before
     assert before["visits"] == 5 and before["load_packages"] == 1
     assert store.ready() == []
+
+
+def test_a_loader_whose_queue_another_loader_took_skips_it(prefect_api: str, tmp_path: Path) -> None:
+    """Two loaders at once (a fan-out's own load and the `load-packages` trigger): the second listed
+    the queue before the first committed and removed it. It skips those, sets none aside, and
+    does not fail."""
+    store = PackageStore(tmp_path / "packages")
+    for n in range(2):
+        store.write(f"run-{n}", stage_batch(article_visits(2, edition=n)), "kazinform")
+    warehouse = tmp_path / "w.duckdb"
+    listed_before = store.ready()
+    first = load_ready(warehouse, store)
+    assert len(first.loaded) == 2
+    late = LoaderReport(store=store.url)
+    _load_queue(warehouse, store, listed_before, set(), late, logging.getLogger("test"))
+    assert (late.loaded, late.moved_aside, late.taken_by_another) == ([], [], 2)
+    assert store.failed() == []
+    assert rows(warehouse, "select count(*) from load_packages") == [(2,)]
+    assert "skipped 2 another loader had loaded meanwhile" in late.to_text()
 
 
 def test_a_package_that_fails_is_moved_aside_and_the_next_loads(prefect_api: str, tmp_path: Path) -> None:

@@ -500,6 +500,10 @@ def load_one_package(
 def _set_aside(
     store: PackageStore, ref: PackageRef, package: Package | None, reason: str, log: Callable[[str], None]
 ) -> PackageOutcome:
+    try:
+        store.move_aside(ref, reason)
+    except FileNotFoundError:  # gone meanwhile (another loader took it): nothing to set aside
+        log(f"load package {ref.package_id} is gone from the store: left alone")
+        return PackageOutcome(ref, package)
     log(f"load package {ref.package_id} moved aside: {reason}")
-    store.move_aside(ref, reason)
     return PackageOutcome(ref, package, moved_aside=reason)
