@@ -4,6 +4,7 @@ to the file lock alone when the API cannot give it, and a crashed holder does no
 from __future__ import annotations
 
 import contextvars
+import http.server
 import json
 import logging
 import re
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -201,3 +203,62 @@ def test_the_gate_leaves_no_connection_behind_when_the_batch_fails(prefect_api: 
     assert writer_limit(prefect_api)["active_slots"] == 0
     with open_gated_writer(warehouse, logger=logger, timeout=5) as connection:  # file and slot are free
         assert connection.execute("select 1").fetchone() == (1,)
+
+
+class _OneLockedAnswer(http.server.BaseHTTPRequestHandler):
+    """A proxy to the real API that answers the first slot request 503, as a local server on SQLite
+    does when its database is locked for a moment."""
+
+    upstream = ""
+    slot_requests: list[int] = []
+
+    def _forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+        if self.path.endswith("/increment-with-lease"):
+            self.slot_requests.append(1)
+            if len(self.slot_requests) == 1:
+                self._answer(503, b'{"exception_message": "Service Unavailable"}')
+                return
+        request = urllib.request.Request(self.upstream + self.path, data=body, method=self.command)
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                self._answer(response.status, response.read())
+        except urllib.error.HTTPError as error:
+            self._answer(error.code, error.read())
+
+    def _answer(self, status: int, payload: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = _forward
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+
+def test_a_locked_server_answer_is_asked_again_at_once_not_after_prefects_2_s_backoff(
+    prefect_api: str,
+) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    server_root = prefect_api.removesuffix("/api")
+    _OneLockedAnswer.upstream, _OneLockedAnswer.slot_requests = server_root, []
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _OneLockedAnswer)
+    serving = threading.Thread(target=proxy.serve_forever, daemon=True)
+    serving.start()
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{proxy.server_port}/api"}):
+            started = time.monotonic()
+            with writer_slot(30, logging.getLogger("test.locked")):
+                granted_after = time.monotonic() - started
+                assert writer_limit(prefect_api)["active_slots"] == 1
+    finally:
+        proxy.shutdown()
+        serving.join()
+    assert len(_OneLockedAnswer.slot_requests) == 2  # refused once, granted when asked again
+    assert granted_after < 1.5, granted_after  # Prefect's client would have waited ~1.6–2.4 s
+    assert writer_limit(prefect_api)["active_slots"] == 0  # released through the same path
