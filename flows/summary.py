@@ -32,7 +32,7 @@ class RunSummary:
     def add(self, visits: list[VisitInput], outcomes: list[str]) -> None:
         for visit, outcome in zip(visits, outcomes, strict=True):
             self.counts[outcome] += 1
-            self.bytes_read += len(visit.raw or b"")
+            self.bytes_read += visit.raw_size or 0
             if visit.record is not None:
                 self.parsers[visit.record.parser] += 1
             if outcome in FAILURE_OUTCOMES:

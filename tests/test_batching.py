@@ -48,6 +48,21 @@ def test_the_held_memory_budget_flushes_before_the_count_and_the_raw_bytes() -> 
     assert loads == [3]
 
 
+def test_a_packed_body_holds_its_compressed_size_and_counts_whole_against_the_raw_bytes() -> None:
+    """A crawl's pages wait packed: the held-memory budget sees their compressed form, while the
+    raw-bytes cap (the load's cadence) still counts each page as it was read."""
+    whole, packed = visits(1, raw_size=100_000)[0], visits(1, raw_size=100_000)[0]
+    packed.pack()
+    assert held_bytes(packed) < held_bytes(whole) / 10
+    buffer = LoadBuffer(max_visits=1000, max_raw_bytes=250_000, max_held_bytes=10**9)
+    loads = []
+    for _ in range(3):
+        visit = visits(1, raw_size=100_000)[0]
+        visit.pack()
+        loads += [len(b) for b in buffer.add([visit])]
+    assert loads == [3]
+
+
 def held_in_memory(paths: list[Path]) -> tuple[int, list[VisitInput]]:
     """Bytes the parsed visits of `paths` hold, by tracemalloc."""
     # Parsers import and cache on first use (the generic parser's trafilatura, the registry):

@@ -177,7 +177,7 @@ def test_discovery_reads_feeds_then_lenta_pages(replica: Replica) -> None:
         a.article_id for a in site.live_articles()[: site.feed_size] if a.edition == "en"
     }
     assert expected <= set(ids)
-    assert all(v.raw for v in result.visits if v.status == "listed")
+    assert all(v.body() for v in result.visits if v.status == "listed")
 
 
 def test_links_per_feed_or_listing_page_are_capped(replica: Replica) -> None:
@@ -188,7 +188,7 @@ def test_links_per_feed_or_listing_page_are_capped(replica: Replica) -> None:
     assert full.links_not_followed == 0 and all(v.error is None for v in full.visits)
     not_followed = 0
     for whole, cut in zip(full.visits, capped.visits, strict=True):
-        raw = whole.raw or b""
+        raw = whole.body() or b""
         if whole.locator.endswith(".xml"):
             listed = links_from_feed(raw, whole.locator, source=source)
         else:
@@ -199,7 +199,7 @@ def test_links_per_feed_or_listing_page_are_capped(replica: Replica) -> None:
     assert capped.links_not_followed == not_followed
     # The first five links of each page are the ones kept (each article once).
     assert len(capped.links) <= 5 * len(capped.visits)
-    first_of_feed = links_from_feed(full.visits[0].raw or b"", full.visits[0].locator, source=source)[:5]
+    first_of_feed = links_from_feed(full.visits[0].body() or b"", full.visits[0].locator, source=source)[:5]
     assert capped.links[:5] == first_of_feed
 
 
@@ -232,11 +232,11 @@ def test_discovery_records_bad_feeds_and_listings_and_goes_on(replica: Replica) 
     by_path = {v.locator.removeprefix(base): v for v in result.visits}
     malformed = by_path["/rss/rus.xml"]
     assert malformed.status == "parse_error" and malformed.error.startswith("malformed feed")
-    assert malformed.raw and malformed.http_status == 200 and malformed.article_id is None
+    assert malformed.body() and malformed.http_status == 200 and malformed.article_id is None
     failed = by_path["/rss/kaz.xml"]
     assert (failed.status, failed.error) == ("failed", "HTTP 500 after 2 attempts")
     empty = by_path["/ru/lenta"]
-    assert empty.status == "parse_error" and "no news cards" in empty.error and empty.raw
+    assert empty.status == "parse_error" and "no news cards" in empty.error and empty.body()
     assert "/ru/lenta?page=2" not in by_path  # an unreadable page ends that edition's paging
     assert by_path["/rss/eng.xml"].status == "listed" and by_path["/kz/lenta"].status == "listed"
     assert result.links  # the crawl went on

@@ -141,7 +141,7 @@ def test_server_errors_retried_then_failed_with_reason(replica: Replica) -> None
     assert failed.body == b"<h1>Error 500</h1>"  # the raw body is kept
     assert len(site.requests_to(broken.path)) == 3
     visit = visit_from_fetch(failed, get_source("kazinform", base))
-    assert (visit.status, visit.error, visit.raw) == ("failed", failed.error, failed.body)
+    assert (visit.status, visit.error, visit.body()) == ("failed", failed.error, failed.body)
 
 
 def test_slow_response_times_out_and_fails(replica: Replica) -> None:
@@ -269,7 +269,7 @@ def test_a_usable_body_needs_a_status_from_the_caller(replica: Replica) -> None:
     with pytest.raises(ValueError):
         visit_from_fetch(result, get_source("kazinform", base))
     visit = visit_from_fetch(result, get_source("kazinform", base), status="parse_error", error="no title")
-    assert (visit.status, visit.error, visit.raw) == ("parse_error", "no title", result.body)
+    assert (visit.status, visit.error, visit.body()) == ("parse_error", "no title", result.body)
 
 
 def test_warc_export_round_trips(replica: Replica, tmp_path: Any) -> None:

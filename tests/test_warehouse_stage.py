@@ -138,3 +138,32 @@ def test_a_revisit_compresses_and_builds_nothing_whole(tmp_path: Path) -> None:
     assert again.built_whole == frozenset()
     assert again.raw.num_rows == len(ids)  # built on demand (a package would ask for it)
     assert again.built_whole == {"raw"}
+
+
+def test_a_body_packed_where_it_was_read_is_stored_as_an_unpacked_one(tmp_path: Path) -> None:
+    """A crawl packs its pages (hashed and compressed) before they wait for their load; the load
+    stores the same rows as for a body handed over whole, and the bytes read back are the page."""
+
+    def batch(packed: bool) -> list[VisitInput]:
+        visits = [
+            parsed(make_record(), raw=PAGE),
+            bare("parse_error", later(3), article_id=None, raw=b"\x00\x01", error="binary"),
+        ]
+        if packed:
+            for visit in visits:
+                visit.pack()
+        return visits
+
+    packed, whole = batch(packed=True), batch(packed=False)
+    assert packed[0].raw is None and packed[0].packed is not None
+    assert len(packed[0].packed.data) < len(PAGE) / 3  # held compressed while it waits
+    assert [v.body() for v in packed] == [PAGE, b"\x00\x01"]
+    assert [v.raw_size for v in packed] == [len(PAGE), 2]
+
+    staged_packed, staged_whole = stage_batch(packed), stage_batch(whole)
+    assert staged_packed.light_visits.equals(staged_whole.light_visits)
+    assert staged_packed.raw.equals(staged_whole.raw)
+    with writer(tmp_path) as conn:
+        assert load_batch(conn, "run-1", staged_packed).outcomes == ["created", "parse_error"]
+        assert raw_page_bytes(conn, raw_sha256(PAGE)) == PAGE
+        assert raw_page_bytes(conn, raw_sha256(b"\x00\x01")) == b"\x00\x01"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
@@ -40,6 +41,22 @@ def encode_raw(data: bytes, encoding: str = RAW_ENCODING) -> tuple[str, bytes]:
     else:
         raise ValueError(f"unknown raw page encoding {encoding!r}")
     return (encoding, packed) if len(packed) < len(data) else (IDENTITY, data)
+
+
+@dataclass(frozen=True, slots=True)
+class PackedRaw:
+    """A raw body hashed and compressed where it was read, so what waits for the load is its
+    compressed form (an HTML page shrinks ~5×) and the load neither hashes nor compresses it again."""
+
+    sha256: str
+    encoding: str
+    data: bytes  # the stored form (`encoding` applied)
+    size: int  # the original length
+
+
+def pack_raw(data: bytes) -> PackedRaw:
+    encoding, stored = encode_raw(data)
+    return PackedRaw(raw_sha256(data), encoding, stored, len(data))
 
 
 def decode_raw(encoding: str, stored: bytes, size: int) -> bytes:

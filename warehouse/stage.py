@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 from parsers.record import RECORD_FIELDS, ArticleRecord, Block, RecordField
 from warehouse.db import ROW_GROUP_SIZE
 from warehouse.field_hashes import HASH_TYPE, stage_field_hashes
-from warehouse.raw import encode_raw, raw_sha256
+from warehouse.raw import PackedRaw, pack_raw
 from warehouse.visit import RECORD_STATUSES, VisitInput
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -257,7 +257,7 @@ def stage_batch(visits: Sequence[VisitInput]) -> StagedBatch:
     take, before anything is written."""
     inputs = list(visits)
     _check_records(inputs)
-    shas = [raw_sha256(v.raw) if v.raw is not None else None for v in inputs]
+    shas = [v.raw_sha256() for v in inputs]  # a packed body's was taken where it was read
     staged_visits = stage_visits(inputs, shas)
     rounds = pc.max(staged_visits.column("occurrence")).as_py()
     return StagedBatch(in_row_groups(staged_visits), rounds=rounds or 0, inputs=inputs)
@@ -304,7 +304,7 @@ def stage_visits(visits: Sequence[VisitInput], shas: Sequence[str | None]) -> pa
         "status": [v.status for v in visits],
         "error": [v.error for v in visits],
         "raw_sha256": shas,
-        "bytes": [len(v.raw) if v.raw is not None else None for v in visits],
+        "bytes": [v.raw_size for v in visits],
         "http_status": [v.http_status for v in visits],
         "etag": [v.etag for v in visits],
         "last_modified": [v.last_modified for v in visits],
@@ -372,13 +372,17 @@ def version_column(record_field: RecordField, records: Sequence[ArticleRecord]) 
 def stage_raw(first: dict[str, VisitInput]) -> pa.Table:
     """One row per sha256 of `first` (each body's first visit in the batch), encoded for storage."""
     kept = list(first)
-    raws = [first[s].raw or b"" for s in kept]
-    encoded = [encode_raw(raw) for raw in raws]
+    packed = [_packed(first[s]) for s in kept]
     columns: dict[str, Sequence[object]] = {
         "raw_sha256": kept,
-        "encoding": [encoding for encoding, _ in encoded],
-        "data": [data for _, data in encoded],
-        "size": [len(raw) for raw in raws],
+        "encoding": [p.encoding for p in packed],
+        "data": [p.data for p in packed],
+        "size": [p.size for p in packed],
         "first_seen_at": [_utc(first[s].visited_at) for s in kept],
     }
     return _table(RAW_SCHEMA, columns)
+
+
+def _packed(visit: VisitInput) -> PackedRaw:
+    """The visit's body as stored: packed where it was read, or compressed now."""
+    return visit.packed if visit.packed is not None else pack_raw(visit.raw or b"")

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from parsers.record import ArticleRecord
+from warehouse.raw import PackedRaw, decode_raw, pack_raw, raw_sha256
 
 # What the reader/fetcher knows before the warehouse compares anything:
 # - parsed:       a record came out of the parser (loader decides created/changed/unchanged/redirected)
@@ -55,3 +56,35 @@ class VisitInput:
     etag: str | None = None
     last_modified: str | None = None
     content_type: str | None = None
+    # the body hashed and compressed where it was read (`pack`): then `raw` is None
+    packed: PackedRaw | None = None
+
+    def pack(self) -> None:
+        """Hold the body compressed from here on (a crawl's pages wait for their load this way)."""
+        if self.raw is not None:
+            self.packed, self.raw = pack_raw(self.raw), None
+
+    @property
+    def raw_size(self) -> int | None:
+        """The body's length as read, packed or not; None when there is no body."""
+        if self.packed is not None:
+            return self.packed.size
+        return len(self.raw) if self.raw is not None else None
+
+    @property
+    def held_raw_bytes(self) -> int:
+        """What the body holds in memory now (its compressed form once packed)."""
+        if self.packed is not None:
+            return len(self.packed.data)
+        return len(self.raw) if self.raw is not None else 0
+
+    def body(self) -> bytes | None:
+        """The body exactly as read, packed or not."""
+        if self.packed is not None:
+            return decode_raw(self.packed.encoding, self.packed.data, self.packed.size)
+        return self.raw
+
+    def raw_sha256(self) -> str | None:
+        if self.packed is not None:
+            return self.packed.sha256
+        return raw_sha256(self.raw) if self.raw is not None else None
