@@ -57,12 +57,19 @@ API_REQUEST_TIMEOUT_S = 10.0
 # not sleep long past the holder's release when the mean hold is long.
 MIN_POLL_S = 0.1
 MAX_POLL_S = 2.0
-# A 5xx answer is asked again this many times in all, this far apart, before the batch falls back.
-# A local server on SQLite answers 503 when its database is locked for a moment by its own services
-# (seen on ~1 slot request in 6 while a flow's task runs are being recorded; see `_post_once`);
-# asked again 0.1 s later, it answers. 20 × 0.1 s is as long as Prefect's client's one retry.
-SERVER_ERROR_ATTEMPTS = 20
-SERVER_ERROR_PAUSE_S = 0.1
+# A 5xx answer is asked again, after pauses that double from 20 ms to at most 0.2 s, this many
+# times in all (~2.5 s, about as long as the one retry Prefect's client would make), before the
+# batch falls back. A local server on SQLite answers 503 when its database is locked for a moment by
+# its own services: in a crawl, most slot requests meet one (the task run recorder writes the states
+# of the task that just ended), and the lock is gone within milliseconds (see `_post_once`).
+SERVER_ERROR_ATTEMPTS = 15
+SERVER_ERROR_FIRST_PAUSE_S = 0.02
+SERVER_ERROR_MAX_PAUSE_S = 0.2
+
+
+def server_error_pause(errors_so_far: int) -> float:
+    """The pause before asking again after the `errors_so_far`-th 5xx answer (1, 2, …)."""
+    return min(SERVER_ERROR_FIRST_PAUSE_S * 2 ** (errors_so_far - 1), SERVER_ERROR_MAX_PAUSE_S)
 # Renew the lease at 3/4 of its length, as Prefect's own helper does.
 RENEW_AFTER_S = LEASE_SECONDS * 0.75
 
@@ -107,7 +114,7 @@ def ensure_writer_limit(logger: Logger) -> None:
             break
         except Exception as error:  # the API's answer, whatever it is, must not stop a write
             if _is_server_error(error) and attempt < SERVER_ERROR_ATTEMPTS:
-                time.sleep(SERVER_ERROR_PAUSE_S)
+                time.sleep(server_error_pause(attempt))
                 continue
             reason = f"the limit {WRITER_LIMIT} cannot be read or created ({_first_line(error)})"
             raise SlotUnavailable(reason) from error
@@ -178,7 +185,7 @@ def _post_once(client: Any, path: str, body: dict[str, Any]) -> Any:
     0 it waits once before it gives up), and a local server on SQLite answers 503 whenever its
     database is locked for a moment by its own services. Measured, those waits were most of a
     crawl's write time: a 2,000-page crawl waited ~14 s for 9 of its 12 slots. The gate asks again
-    itself, SERVER_ERROR_PAUSE_S apart. Raises httpx.HTTPStatusError on an error answer."""
+    itself, after `server_error_pause`. Raises httpx.HTTPStatusError on an error answer."""
     import httpx
 
     http = getattr(client, "_client", None)
@@ -243,7 +250,7 @@ def writer_slot(wait: float, logger: Logger) -> Iterator[None]:
             retry_after = _retry_after(error)
             if retry_after is None and _is_server_error(error) and server_errors < SERVER_ERROR_ATTEMPTS - 1:
                 server_errors += 1
-                retry_after = SERVER_ERROR_PAUSE_S
+                retry_after = server_error_pause(server_errors)
             if retry_after is None:
                 _limits_checked.discard(api_url)  # check the limit again next time
                 cause = f"{type(error).__name__}: {_first_line(error)}"
@@ -289,7 +296,7 @@ def _release(client: Any, lease_id: str) -> None:
         except Exception as error:
             if not _is_server_error(error) or attempt == SERVER_ERROR_ATTEMPTS:
                 raise
-            time.sleep(SERVER_ERROR_PAUSE_S)
+            time.sleep(server_error_pause(attempt))
 
 
 def _renew_until_stopped(client: object, lease_id: str, stop: threading.Event, logger: Logger) -> None:
