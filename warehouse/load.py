@@ -215,7 +215,8 @@ def _load_staged(
             conn.execute(sql.RECORD_PACKAGE, [package.package_id, run_id, len(staged), package.staged_at])
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended the transaction itself
+            conn.execute("ROLLBACK")
         raise
     finally:
         for name in _REGISTERED:
