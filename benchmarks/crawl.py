@@ -11,7 +11,7 @@ known article is asked for again with its stored validators. Page counts, fetch 
 come from the warehouse itself (visits per run); wall time is the whole command's; stage times are
 the ones the flow logs.
 
-    .venv/bin/python benchmarks/crawl.py [--articles 2000] [--concurrency 8] [--page-size real]
+    .venv/bin/python benchmarks/crawl.py [--articles 2000] [--concurrency 8] [--page-size real] [--log FILE]
 """
 
 from __future__ import annotations
@@ -50,8 +50,10 @@ class CrawlRun:
     stages_line: str | None
 
 
-def run_crawl(warehouse: Path, base_url: str, concurrency: int, max_pages: int, max_links: int) -> CrawlRun:
-    """Run one crawl as a measured child process."""
+def run_crawl(
+    warehouse: Path, base_url: str, concurrency: int, max_pages: int, max_links: int, log: Path | None = None
+) -> CrawlRun:
+    """Run one crawl as a measured child process; `log`: where its output is appended."""
     command = [
         str(Path(sys.executable).with_name("kazinform")),
         "crawl", "kazinform",
@@ -67,6 +69,9 @@ def run_crawl(warehouse: Path, base_url: str, concurrency: int, max_pages: int, 
     if usage.returncode != 0:
         sys.stderr.write(usage.stdout[-5000:] + usage.stderr[-5000:])
         raise SystemExit(f"the crawl exited with status {usage.returncode}")
+    if log is not None:  # each load's slot wait and write time are in it
+        with log.open("a", encoding="utf-8") as kept:
+            kept.write(usage.stdout + usage.stderr)
     found = _STAGES_LINE.search(usage.stdout + "\n" + usage.stderr)
     line = found.group("stages").strip() if found else None
     stages = {m["name"]: float(m["seconds"]) for m in _STAGE_SECONDS.finditer(line or "")}
@@ -116,6 +121,7 @@ def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--articles", type=int, default=2000)
     options.add_argument("--concurrency", type=int, default=8, help="connections per host")
+    options.add_argument("--log", type=Path, help="append each crawl command's output (its flow log) here")
     options.add_argument(
         "--page-size", choices=PAGE_SIZES, default="real", help="article pages of 100–300 KB, or 2–6 KB"
     )
@@ -129,7 +135,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, serve(site) as base_url:
         warehouse = Path(scratch) / "bench.duckdb"
         # the feeds list every article this time: follow them all
-        first_run = run_crawl(warehouse, base_url, args.concurrency, max_pages, args.articles)
+        first_run = run_crawl(warehouse, base_url, args.concurrency, max_pages, args.articles, args.log)
 
         site.feed_size = 50
         chooser = random.Random(7)
@@ -141,7 +147,7 @@ def main() -> None:
         for article_id in deleted:
             site.delete(article_id)
 
-        second_run = run_crawl(warehouse, base_url, args.concurrency, max_pages, args.articles)
+        second_run = run_crawl(warehouse, base_url, args.concurrency, max_pages, args.articles, args.log)
         first, second = run_figures(warehouse)
 
     _, pages1, span1, *_rest1, bytes1 = first

@@ -28,8 +28,11 @@ def test_each_measured_command_reports_its_own_peak_not_its_parents_or_a_sibling
     del held
 
 
-def test_crawl_benchmark_runs_and_prints_its_figures(prefect_api: str) -> None:
-    command = [sys.executable, "benchmarks/crawl.py", "--articles", "100", "--concurrency", "4"]
+def test_crawl_benchmark_runs_and_prints_its_figures(prefect_api: str, tmp_path: Path) -> None:
+    log = tmp_path / "crawls.log"
+    command = [
+        sys.executable, "benchmarks/crawl.py", "--articles", "100", "--concurrency", "4", "--log", str(log),
+    ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
@@ -46,3 +49,4 @@ def test_crawl_benchmark_runs_and_prints_its_figures(prefect_api: str) -> None:
     assert len(re.findall(r"^  stage times", out, re.MULTILINE)) == 2, out
     assert "crawl 2 outcomes: not_modified 97, changed 2, gone 1," in out, out
     assert re.search(r"peak RSS of each crawl, its own: \d+ MB and \d+ MB", out), out
+    assert len(re.findall(r"crawl stages: ", log.read_text(encoding="utf-8"))) == 2  # both crawls' logs
