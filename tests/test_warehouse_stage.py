@@ -167,3 +167,17 @@ def test_a_body_packed_where_it_was_read_is_stored_as_an_unpacked_one(tmp_path: 
         assert load_batch(conn, "run-1", staged_packed).outcomes == ["created", "parse_error"]
         assert raw_page_bytes(conn, raw_sha256(PAGE)) == PAGE
         assert raw_page_bytes(conn, raw_sha256(b"\x00\x01")) == b"\x00\x01"
+
+
+def test_a_large_batch_is_hashed_and_compressed_on_threads_in_its_own_order() -> None:
+    """Past PARALLEL_FROM bodies the sha256 and zstd run on a few threads: same values, same order."""
+    from warehouse.raw import PARALLEL_FROM, pack_each, pack_raw, sha256_each
+
+    bodies = [PAGE + str(i).encode() for i in range(PARALLEL_FROM + 500)]
+    assert sha256_each([*bodies, None]) == [*(raw_sha256(b) for b in bodies), None]
+    assert pack_each(bodies) == [pack_raw(b) for b in bodies]
+    staged = stage_batch(
+        [bare("parse_error", later(i), article_id=None, raw=b, error="x") for i, b in enumerate(bodies)]
+    )
+    assert staged.light_visits.column("raw_sha256").to_pylist() == [raw_sha256(b) for b in bodies]
+    assert staged.raw.column("data").to_pylist() == [pack_raw(b).data for b in bodies]

@@ -12,8 +12,12 @@ every checkpoint. A page that zstd does not shrink (tiny inputs) is stored as it
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -57,6 +61,37 @@ class PackedRaw:
 def pack_raw(data: bytes) -> PackedRaw:
     encoding, stored = encode_raw(data)
     return PackedRaw(raw_sha256(data), encoding, stored, len(data))
+
+
+# Many bodies are hashed or compressed in chunks on a few threads: hashlib and pyarrow's zstd release
+# the GIL on bodies of a few KB, so 2 cores do the work of a large batch in ~0.75 of the time
+# (50,000 text copies: hash + compress 1.94 s on one thread, 1.47 s on two). Below
+# PARALLEL_FROM bodies the pool's hand-offs cost more than they save.
+PARALLEL_FROM = 2_000
+_CHUNK = 1_000
+_THREADS = min(os.cpu_count() or 1, 4)
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+
+
+def _map_chunked(work: Callable[[_In], _Out], items: Sequence[_In]) -> list[_Out]:
+    """`[work(item) for item in items]`, in order, on `_THREADS` threads when there are many items."""
+    if len(items) < PARALLEL_FROM or _THREADS == 1:
+        return [work(item) for item in items]
+    chunks = [items[start : start + _CHUNK] for start in range(0, len(items), _CHUNK)]
+    with ThreadPoolExecutor(_THREADS, thread_name_prefix="raw-bodies") as pool:
+        done = pool.map(lambda chunk: [work(item) for item in chunk], chunks)
+        return [result for chunk in done for result in chunk]
+
+
+def sha256_each(bodies: Sequence[bytes | None]) -> list[str | None]:
+    """The sha256 of each body (None stays None), in order."""
+    return _map_chunked(lambda body: raw_sha256(body) if body is not None else None, bodies)
+
+
+def pack_each(bodies: Sequence[bytes]) -> list[PackedRaw]:
+    """`pack_raw` of each body, in order."""
+    return _map_chunked(pack_raw, bodies)
 
 
 def decode_raw(encoding: str, stored: bytes, size: int) -> bytes:

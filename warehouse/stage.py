@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 from parsers.record import RECORD_FIELDS, ArticleRecord, Block, RecordField
 from warehouse.db import ROW_GROUP_SIZE
 from warehouse.field_hashes import HASH_TYPE, stage_field_hashes
-from warehouse.raw import PackedRaw, pack_raw
+from warehouse.raw import pack_each, sha256_each
 from warehouse.visit import RECORD_STATUSES, VisitInput
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -257,7 +257,11 @@ def stage_batch(visits: Sequence[VisitInput]) -> StagedBatch:
     take, before anything is written."""
     inputs = list(visits)
     _check_records(inputs)
-    shas = [v.raw_sha256() for v in inputs]  # a packed body's was taken where it was read
+    # a packed body's sha256 was taken where it was read; the others are hashed here, many at once
+    unpacked = [i for i, v in enumerate(inputs) if v.packed is None and v.raw is not None]
+    shas: list[str | None] = [v.packed.sha256 if v.packed is not None else None for v in inputs]
+    for i, sha in zip(unpacked, sha256_each([inputs[i].raw for i in unpacked]), strict=True):
+        shas[i] = sha
     staged_visits = stage_visits(inputs, shas)
     rounds = pc.max(staged_visits.column("occurrence")).as_py()
     return StagedBatch(in_row_groups(staged_visits), rounds=rounds or 0, inputs=inputs)
@@ -372,7 +376,9 @@ def version_column(record_field: RecordField, records: Sequence[ArticleRecord]) 
 def stage_raw(first: dict[str, VisitInput]) -> pa.Table:
     """One row per sha256 of `first` (each body's first visit in the batch), encoded for storage."""
     kept = list(first)
-    packed = [_packed(first[s]) for s in kept]
+    to_pack = [s for s in kept if first[s].packed is None]
+    packed_now = dict(zip(to_pack, pack_each([first[s].raw or b"" for s in to_pack]), strict=True))
+    packed = [first[s].packed or packed_now[s] for s in kept]
     columns: dict[str, Sequence[object]] = {
         "raw_sha256": kept,
         "encoding": [p.encoding for p in packed],
@@ -381,8 +387,3 @@ def stage_raw(first: dict[str, VisitInput]) -> pa.Table:
         "first_seen_at": [_utc(first[s].visited_at) for s in kept],
     }
     return _table(RAW_SCHEMA, columns)
-
-
-def _packed(visit: VisitInput) -> PackedRaw:
-    """The visit's body as stored: packed where it was read, or compressed now."""
-    return visit.packed if visit.packed is not None else pack_raw(visit.raw or b"")
