@@ -132,9 +132,7 @@ def visits_from_fetches(
         if result.unfetched:
             continue
         if result.outcome != "ok":
-            visit = visit_from_fetch(result, source)
-            visit.pack()
-            visits.append(visit)
+            visits.append(visit_from_fetch(result, source))
             continue
         visit = visit_from_bytes(
             result.body or b"",
@@ -147,6 +145,7 @@ def visits_from_fetches(
         )
         if visit.status == "parse_error" and visit.article_id is None:
             visit.article_id = source.article_id(result.requested_url)
-        visit.pack()
         visits.append(visit)
+    for visit in visits:
+        visit.pack()
     return visits

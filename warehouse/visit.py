@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from parsers.record import ArticleRecord
-from warehouse.raw import PackedRaw, decode_raw, pack_raw, raw_sha256
+from warehouse.raw import PackedRaw, decode_raw, pack_raw
 
 # What the reader/fetcher knows before the warehouse compares anything:
 # - parsed:       a record came out of the parser (loader decides created/changed/unchanged/redirected)
@@ -83,8 +83,3 @@ class VisitInput:
         if self.packed is not None:
             return decode_raw(self.packed.encoding, self.packed.data, self.packed.size)
         return self.raw
-
-    def raw_sha256(self) -> str | None:
-        if self.packed is not None:
-            return self.packed.sha256
-        return raw_sha256(self.raw) if self.raw is not None else None
