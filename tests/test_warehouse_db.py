@@ -7,12 +7,16 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from test_warehouse_support import make_record, parsed
 from warehouse.db import (
+    WRITER_MEMORY_CEILING_BYTES,
+    WRITER_MEMORY_ENV,
     WarehouseLockedError,
     WarehouseNotFoundError,
+    grow_writer_memory,
     open_reader,
     open_writer,
     resolve_warehouse_path,
@@ -93,3 +97,55 @@ def test_writer_gives_up_with_a_clear_error_after_the_timeout(tmp_path: Path) ->
     finally:
         holder.kill()
         holder.wait()
+
+
+def _memory_limit(conn: duckdb.DuckDBPyConnection) -> int:
+    [(value,)] = conn.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()
+    number, unit = value.split()
+    return int(float(number) * {"MiB": 2**20, "GiB": 2**30}[unit])
+
+
+def test_a_writer_gets_memory_in_proportion_to_a_large_insert_up_to_the_ceiling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(WRITER_MEMORY_ENV, raising=False)
+    with open_writer(tmp_path / "w.duckdb") as conn:
+        default = _memory_limit(conn)
+        assert 120 * 10**6 < default <= 128 * 10**6
+        grow_writer_memory(conn, 10 * 10**6)  # a small insert: the default stays
+        assert _memory_limit(conn) == default
+        grow_writer_memory(conn, 150 * 10**6)  # twice the insert
+        assert abs(_memory_limit(conn) - 300 * 10**6) < 2 * 10**6
+        grow_writer_memory(conn, 100 * 10**6)  # never lowered within a connection
+        assert abs(_memory_limit(conn) - 300 * 10**6) < 2 * 10**6
+        grow_writer_memory(conn, 50 * 10**9)
+        assert abs(_memory_limit(conn) - WRITER_MEMORY_CEILING_BYTES) < 2 * 10**6
+    with open_writer(tmp_path / "w.duckdb") as conn:  # the next writer starts at the default again
+        assert _memory_limit(conn) == default
+
+
+def test_a_writer_memory_set_by_the_user_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(WRITER_MEMORY_ENV, "64MB")
+    with open_writer(tmp_path / "w.duckdb") as conn:
+        grow_writer_memory(conn, 500 * 10**6)
+        assert 60 * 10**6 < _memory_limit(conn) <= 64 * 10**6
+
+
+def test_a_load_of_long_bodies_grows_its_writer_memory_and_a_small_one_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """600 bodies of ~190 KB: at the default 128 MB the commit failed to compress them ("failed to
+    pin block"); the writer now holds memory in proportion to the insert."""
+    monkeypatch.delenv(WRITER_MEMORY_ENV, raising=False)
+    paragraph = "Абзац о визите и договорённостях. " * 3000
+    long_bodies = [parsed(make_record(f"long{i}", body=paragraph), raw=b"x") for i in range(600)]
+    with open_writer(tmp_path / "w.duckdb") as conn:
+        default = _memory_limit(conn)
+        load_batch(conn, "small", [parsed(make_record())])
+        assert _memory_limit(conn) == default
+        load_batch(conn, "long", long_bodies)
+        assert _memory_limit(conn) > 200 * 10**6
+        [(versions, longest)] = conn.execute(
+            "SELECT count(*), max(length(body)) FROM article_versions"
+        ).fetchall()
+    assert (versions, longest) == (601, len(paragraph))

@@ -71,6 +71,7 @@ import pyarrow.compute as pc
 
 from parsers.record import TRACKED_FIELDS
 from warehouse import merge_sql as sql
+from warehouse.db import grow_writer_memory
 from warehouse.field_hashes import HASH_TYPE
 from warehouse.outbox import write_outbox
 from warehouse.stage import StagedBatch, in_row_groups, stage_batch
@@ -237,7 +238,9 @@ def _insert_raw_pages(conn: duckdb.DuckDBPyConnection, staged: StagedBatch) -> N
     new_shas = conn.sql(sql.NEW_RAW_SHAS).to_arrow_table().column("raw_sha256")
     if len(new_shas) == 0:
         return
-    conn.register(_NEW_RAW, staged.raw_rows(new_shas))
+    raw_rows = staged.raw_rows(new_shas)
+    grow_writer_memory(conn, raw_rows.nbytes)
+    conn.register(_NEW_RAW, raw_rows)
     conn.execute(sql.INSERT_RAW_PAGES)
 
 
@@ -270,7 +273,9 @@ def _merge_round(
     conn.register(_ROUND, this_round)
     conn.execute(sql.CLOSE_CURRENT_VERSIONS)
     if new_versions.num_rows:
-        conn.register(_NEW_VERSIONS, _new_version_rows(version_rows, new_versions))
+        rows = _new_version_rows(version_rows, new_versions)
+        grow_writer_memory(conn, rows.nbytes)  # a large insert at 128 MB spills before compressing
+        conn.register(_NEW_VERSIONS, rows)
         conn.execute(sql.INSERT_VERSIONS)
     known_eventful = pc.and_(this_round.column("eventful"), this_round.column("known"))
     if pc.any(known_eventful).as_py():
