@@ -38,6 +38,7 @@ faster than one chunk (each thread then fills its own partial row groups).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from operator import attrgetter
@@ -333,7 +334,16 @@ def blocks_layout(record: ArticleRecord) -> str:
     """
     texts = [b.text for b in record.blocks if b.kind != "image" and b.text]
     from_body = not texts or record.body.split(PARAGRAPH_SEPARATOR) == texts
+    if from_body and len(texts) == len(record.blocks):  # every block a text of the body: kinds alone
+        return _kinds_layout(tuple(b.kind for b in record.blocks))
     return orjson.dumps([_layout_entry(b, from_body) for b in record.blocks]).decode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _kinds_layout(kinds: tuple[str, ...]) -> str:
+    """The layout of blocks that are all texts of the body: the same few kind sequences recur across
+    a batch, so their JSON is made once (a third of the layout's time per record)."""
+    return orjson.dumps([{"kind": kind} for kind in kinds]).decode()
 
 
 def _layout_entry(block: Block, from_body: bool) -> dict[str, str]:
