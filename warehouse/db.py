@@ -25,6 +25,13 @@ skips the WAL for a commit that large: a batch is written once, straight to the 
 durable when COMMIT returns; closing the connection has nothing left to write. (DuckDB 2.0.1
 checkpoints on close whatever the threshold, so a larger one would not spare a writer its
 checkpoint.) Measured on a revisit of 100,000 articles: 1.07 s → 1.00 s.
+
+Vacuum: a checkpoint merges a table's small trailing row groups (DuckDB 2.0.1: always while they
+hold fewer than 2,048 rows, above that once they reach twice the size before them), so a crawl's
+checkpoints rewrite every raw body stored so far until `raw_pages` passes 2,048 rows. With
+`max_vacuum_tasks = 0` a 2,000-page crawl of real-size pages peaked at 316 MB instead of 415 MB and
+wrote in 4.1 s instead of 5.5 s, but 1,000 loads of 200 narrow rows then made a 267 MB file
+instead of 5 MB (each load's row groups keep their own blocks): writers keep DuckDB's vacuum.
 """
 
 from __future__ import annotations
