@@ -31,10 +31,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -74,6 +74,7 @@ def server_error_pause(errors_so_far: int) -> float:
 RENEW_AFTER_S = LEASE_SECONDS * 0.75
 
 Logger = logging.Logger | logging.LoggerAdapter
+_T = TypeVar("_T")
 
 _limits_checked: set[str] = set()  # API URLs where the limit is known to exist
 _limits_checked_lock = threading.Lock()
@@ -99,25 +100,26 @@ def ensure_writer_limit(logger: Logger) -> None:
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-    for attempt in range(1, SERVER_ERROR_ATTEMPTS + 1):
-        try:
-            with get_client(sync_client=True) as client:
-                try:
-                    limit = client.read_global_concurrency_limit_by_name(WRITER_LIMIT)
-                except ObjectNotFound:
-                    with contextlib.suppress(ObjectAlreadyExists):  # another writer created it first
-                        client.create_global_concurrency_limit(
-                            GlobalConcurrencyLimitCreate(name=WRITER_LIMIT, limit=WRITER_SLOTS)
-                        )
-                    logger.info("created the Prefect concurrency limit %s (1 slot)", WRITER_LIMIT)
-                    return
-            break
-        except Exception as error:  # the API's answer, whatever it is, must not stop a write
-            if _is_server_error(error) and attempt < SERVER_ERROR_ATTEMPTS:
-                time.sleep(server_error_pause(attempt))
-                continue
-            reason = f"the limit {WRITER_LIMIT} cannot be read or created ({_first_line(error)})"
-            raise SlotUnavailable(reason) from error
+    def read_or_create() -> Any:
+        """The limit as it is, or None when this call created it."""
+        with get_client(sync_client=True) as client:
+            try:
+                return client.read_global_concurrency_limit_by_name(WRITER_LIMIT)
+            except ObjectNotFound:
+                with contextlib.suppress(ObjectAlreadyExists):  # another writer created it first
+                    client.create_global_concurrency_limit(
+                        GlobalConcurrencyLimitCreate(name=WRITER_LIMIT, limit=WRITER_SLOTS)
+                    )
+                logger.info("created the Prefect concurrency limit %s (1 slot)", WRITER_LIMIT)
+                return None
+
+    try:
+        limit = _asked_again_on_server_errors(read_or_create)
+    except Exception as error:  # the API's answer, whatever it is, must not stop a write
+        reason = f"the limit {WRITER_LIMIT} cannot be read or created ({_first_line(error)})"
+        raise SlotUnavailable(reason) from error
+    if limit is None:
+        return
     if limit.limit != WRITER_SLOTS or not limit.active:
         state = "active" if limit.active else "inactive"
         logger.warning(
@@ -211,6 +213,19 @@ def _is_server_error(error: BaseException) -> bool:
     return isinstance(error, httpx.HTTPStatusError) and error.response.status_code >= 500
 
 
+def _asked_again_on_server_errors(call: Callable[[], _T]) -> _T:
+    """`call()`, asked again after `server_error_pause` while it fails with a 5xx answer, at most
+    SERVER_ERROR_ATTEMPTS times in all; any other error, or the last 5xx, is raised."""
+    for attempt in range(1, SERVER_ERROR_ATTEMPTS):
+        try:
+            return call()
+        except Exception as error:
+            if not _is_server_error(error):
+                raise
+            time.sleep(server_error_pause(attempt))
+    return call()
+
+
 def _retry_after(error: Exception) -> float | None:
     """Seconds the server asks a refused writer to wait (423 Locked: the slot is taken), else None."""
     import httpx
@@ -236,7 +251,6 @@ def writer_slot(wait: float, logger: Logger) -> Iterator[None]:
     next_report = started + WAIT_REPORT_EVERY_SECONDS
     holder = _lease_holder()
     client = _client_for(api_url)
-    server_errors = 0
     body: dict[str, Any] = {
         "names": [WRITER_LIMIT], "slots": 1, "mode": "concurrency", "lease_duration": LEASE_SECONDS,
     }
@@ -244,13 +258,12 @@ def writer_slot(wait: float, logger: Logger) -> Iterator[None]:
         body["holder"] = holder.model_dump(mode="json")  # type: ignore[attr-defined]
     while True:
         try:
-            response = _post_once(client, "/v2/concurrency_limits/increment-with-lease", body)
+            response = _asked_again_on_server_errors(
+                lambda: _post_once(client, "/v2/concurrency_limits/increment-with-lease", body)
+            )
             break
         except Exception as error:
-            retry_after = _retry_after(error)
-            if retry_after is None and _is_server_error(error) and server_errors < SERVER_ERROR_ATTEMPTS - 1:
-                server_errors += 1
-                retry_after = server_error_pause(server_errors)
+            retry_after = _retry_after(error)  # 423: the slot is taken
             if retry_after is None:
                 _limits_checked.discard(api_url)  # check the limit again next time
                 cause = f"{type(error).__name__}: {_first_line(error)}"
@@ -288,15 +301,9 @@ def writer_slot(wait: float, logger: Logger) -> Iterator[None]:
 
 
 def _release(client: Any, lease_id: str) -> None:
-    """Release the slot, asking again on a 5xx as the request for it does."""
-    for attempt in range(1, SERVER_ERROR_ATTEMPTS + 1):
-        try:
-            _post_once(client, "/v2/concurrency_limits/decrement-with-lease", {"lease_id": str(lease_id)})
-            return
-        except Exception as error:
-            if not _is_server_error(error) or attempt == SERVER_ERROR_ATTEMPTS:
-                raise
-            time.sleep(server_error_pause(attempt))
+    _asked_again_on_server_errors(
+        lambda: _post_once(client, "/v2/concurrency_limits/decrement-with-lease", {"lease_id": str(lease_id)})
+    )
 
 
 def _renew_until_stopped(client: object, lease_id: str, stop: threading.Event, logger: Logger) -> None:

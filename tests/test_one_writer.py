@@ -19,8 +19,10 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import httpx
 import pytest
 
+from flows import writer
 from flows.prefect_api import free_port
 from flows.writer import WRITER_LIMIT, open_gated_writer, writer_slot
 from warehouse.db import open_reader
@@ -150,9 +152,10 @@ def test_a_slot_held_past_the_writers_wait_falls_back_to_the_file_lock(
     holder, letting_go = hold_slot_in_a_thread(8.0)
     try:
         started = time.monotonic()
-        with caplog.at_level(logging.INFO, logger.name), open_gated_writer(
-            warehouse, logger=logger, timeout=2.0
-        ) as connection:
+        with (
+            caplog.at_level(logging.INFO, logger.name),
+            open_gated_writer(warehouse, logger=logger, timeout=2.0) as connection,
+        ):
             waited = time.monotonic() - started
             assert not letting_go.is_set()  # written while the slot is still held: the file was free
             load_batch(connection, "run-fallback", stage_batch(seed_visits()))
@@ -262,3 +265,50 @@ def test_a_locked_server_answer_is_asked_again_at_once_not_after_prefects_2_s_ba
     assert len(_OneLockedAnswer.slot_requests) == 2  # refused once, granted when asked again
     assert granted_after < 1.5, granted_after  # Prefect's client would have waited ~1.6–2.4 s
     assert writer_limit(prefect_api)["active_slots"] == 0  # released through the same path
+
+
+def _answer_error(status: int) -> httpx.HTTPStatusError:
+    request = httpx.Request("POST", "http://127.0.0.1/api/v2/concurrency_limits/increment-with-lease")
+    response = httpx.Response(status, request=request)
+    return httpx.HTTPStatusError(f"{status} answer", request=request, response=response)
+
+
+def test_every_gate_call_asks_again_on_a_server_error_and_on_nothing_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The limit check, the slot request and the release share one rule: a 5xx is asked again after
+    a short pause, at most SERVER_ERROR_ATTEMPTS times in all; any other answer is final at once."""
+    monkeypatch.setattr(writer, "server_error_pause", lambda errors_so_far: 0.0)
+    answers = [_answer_error(503), _answer_error(500), "granted"]
+    calls: list[object] = []
+
+    def call() -> str:
+        answer = answers[len(calls)]
+        calls.append(answer)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert writer._asked_again_on_server_errors(call) == "granted"
+    assert len(calls) == 3
+
+    refused = _answer_error(423)
+    calls.clear()
+
+    def refuse() -> str:
+        calls.append(refused)
+        raise refused
+
+    with pytest.raises(httpx.HTTPStatusError, match="423"):
+        writer._asked_again_on_server_errors(refuse)
+    assert len(calls) == 1
+
+    calls.clear()
+
+    def always_busy() -> str:
+        calls.append("503")
+        raise _answer_error(503)
+
+    with pytest.raises(httpx.HTTPStatusError, match="503"):
+        writer._asked_again_on_server_errors(always_busy)
+    assert len(calls) == writer.SERVER_ERROR_ATTEMPTS
