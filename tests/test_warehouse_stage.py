@@ -175,7 +175,7 @@ def test_a_large_batch_is_hashed_and_compressed_on_threads_in_its_own_order() ->
 
     bodies = [PAGE + str(i).encode() for i in range(PARALLEL_FROM + 500)]
     assert sha256_each([*bodies, None]) == [*(raw_sha256(b) for b in bodies), None]
-    assert pack_each(bodies) == [pack_raw(b) for b in bodies]
+    assert pack_each([raw_sha256(b) for b in bodies], bodies) == [pack_raw(b) for b in bodies]
     staged = stage_batch(
         [bare("parse_error", later(i), article_id=None, raw=b, error="x") for i, b in enumerate(bodies)]
     )

@@ -89,9 +89,13 @@ def sha256_each(bodies: Sequence[bytes | None]) -> list[str | None]:
     return _map_chunked(lambda body: raw_sha256(body) if body is not None else None, bodies)
 
 
-def pack_each(bodies: Sequence[bytes]) -> list[PackedRaw]:
-    """`pack_raw` of each body, in order."""
-    return _map_chunked(pack_raw, bodies)
+def pack_each(shas: Sequence[str], bodies: Sequence[bytes]) -> list[PackedRaw]:
+    """Each body packed under its sha256, already known (staging hashed it): only compressed here."""
+    encoded = _map_chunked(encode_raw, bodies)
+    return [
+        PackedRaw(sha, encoding, stored, len(body))
+        for sha, (encoding, stored), body in zip(shas, encoded, bodies, strict=True)
+    ]
 
 
 def decode_raw(encoding: str, stored: bytes, size: int) -> bytes:

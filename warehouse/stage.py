@@ -387,7 +387,7 @@ def stage_raw(first: dict[str, VisitInput]) -> pa.Table:
     """One row per sha256 of `first` (each body's first visit in the batch), encoded for storage."""
     kept = list(first)
     to_pack = [s for s in kept if first[s].packed is None]
-    packed_now = dict(zip(to_pack, pack_each([first[s].raw or b"" for s in to_pack]), strict=True))
+    packed_now = dict(zip(to_pack, pack_each(to_pack, [first[s].raw or b"" for s in to_pack]), strict=True))
     packed = [first[s].packed or packed_now[s] for s in kept]
     columns: dict[str, Sequence[object]] = {
         "raw_sha256": kept,
