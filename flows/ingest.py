@@ -3,6 +3,7 @@ lives in flows.read and warehouse."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -22,14 +23,18 @@ from flows.pipeline import (
 from flows.run_guard import publish_summary, report_artifact
 from flows.summary import RunSummary
 from flows.tasks import current_run_id, load_visits, untouched
+from warehouse.state import FileRead
 from warehouse.visit import VisitInput
 
 
 @task(name="read-and-parse-files", cache_policy=NO_CACHE)
 def read_and_parse_files(
-    paths: list[Path], tags_seen: frozenset[str], source_name: str | None = None
+    paths: list[Path],
+    tags_seen: frozenset[str],
+    source_name: str | None = None,
+    read_before: Mapping[str, FileRead] | None = None,
 ) -> ParsedBatch:
-    parsed = read_and_parse(paths, tags_seen, source_name)
+    parsed = read_and_parse(paths, tags_seen, source_name, read_before)
     get_run_logger().info("read and parsed %d files in %.2f s", parsed.files, parsed.seconds)
     return parsed
 
@@ -64,7 +69,9 @@ def ingest_files(
         current_run_id(),
         # Paths and visits are passed untouched: Prefect would otherwise walk them object by object
         # before each task starts (flows.tasks).
-        parse=lambda paths, tags: read_and_parse_files(untouched(paths), untouched(tags), source),
+        parse=lambda paths, tags, reads: read_and_parse_files(
+            untouched(paths), untouched(tags), source, untouched(reads)
+        ),
         load=load,
         keep=keep,
         batch_size=batch_size,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from warehouse.db import WarehouseLockedError, open_reader, open_writer, writer_
 from warehouse.load import load_batch
 from warehouse.packages import Package, PackageStore, load_waiting_packages
 from warehouse.stage import StagedBatch, stage_batch
-from warehouse.state import known_tags
+from warehouse.state import FileRead, known_tags, last_file_reads
 from warehouse.visit import VisitInput
 
 # Files per parse task: a task run (~25 ms against a server) is small next to parsing 500 pages.
@@ -92,16 +92,22 @@ class StageTimes:
 
 
 Logger = logging.Logger | logging.LoggerAdapter
-ParseStep = Callable[[list[Path], frozenset[str]], ParsedBatch]  # the source is bound by the caller
+# (paths, known tags, the paths' last reads): the source is bound by the caller
+ParseStep = Callable[[list[Path], frozenset[str], Mapping[str, FileRead]], ParsedBatch]
 LoadStep = Callable[[Path, str, list[VisitInput]], LoadReport]
 
 
 def read_and_parse(
-    paths: list[Path], tags_seen: frozenset[str], source_name: str | None = None
+    paths: list[Path],
+    tags_seen: frozenset[str],
+    source_name: str | None = None,
+    read_before: Mapping[str, FileRead] | None = None,
 ) -> ParsedBatch:
-    """Read and parse a batch; `source_name` (`ingest --source`) overrides what addresses say."""
+    """Read and parse a batch; `source_name` (`ingest --source`) overrides what addresses say;
+    a file with the bytes of its path's last read (`read_before`) is not parsed (flows.read)."""
     started = time.perf_counter()
-    visits = read_visits(paths, known_tags=tags_seen, source=get_source(source_name) if source_name else None)
+    source = get_source(source_name) if source_name else None
+    visits = read_visits(paths, known_tags=tags_seen, source=source, read_before=read_before)
     return ParsedBatch(visits, len(paths), time.perf_counter() - started)
 
 
@@ -206,6 +212,24 @@ def tags_known_to(warehouse_path: Path) -> frozenset[str]:
         return frozenset(known_tags(connection))
 
 
+def known_before_reading(
+    warehouse_path: Path, files: Sequence[str]
+) -> tuple[frozenset[str], dict[str, FileRead]]:
+    """What the ingest asks the warehouse before it reads, with one reader: the known tags
+    (tags_known_to) and the last read of each of `files` that the warehouse has read before
+    (warehouse.state.last_file_reads; ~250 bytes held per such file until the run ends).
+
+    While load packages wait for the warehouse, no read is looked up and every file is parsed: a
+    package may hold a later read of the same path (a file edited and then put back)."""
+    if not warehouse_path.exists():
+        return frozenset(), {}
+    look_up = not PackageStore.for_warehouse(warehouse_path).ready()
+    with open_reader(warehouse_path, timeout=writer_wait_seconds()) as connection:
+        # keyed as the visits hold them: the locator is the str of the Path read (flows.read)
+        reads = last_file_reads(connection, (str(Path(file)) for file in files)) if look_up else {}
+        return frozenset(known_tags(connection)), reads
+
+
 def batched_by_size(
     files: Sequence[str | Path], max_files: int, max_bytes: int = MAX_BATCH_FILE_BYTES
 ) -> Iterator[list[Path]]:
@@ -258,7 +282,7 @@ def run_pipeline(
     summary = RunSummary(run_id=run_id, title="Ingest of files")
     times = StageTimes()
     files, problems, summary.unmatched_inputs = expand_inputs(inputs)
-    tags_seen = tags_known_to(warehouse_path)
+    tags_seen, read_before = known_before_reading(warehouse_path, files)
     buffer = LoadBuffer()
 
     def load_or_keep(ready: list[VisitInput]) -> LoadReport:
@@ -277,7 +301,7 @@ def run_pipeline(
                 summary.interrupted, summary.inputs_not_read = True, len(files) - read
                 break
             read += len(batch)
-            parsed = parse(batch, tags_seen)
+            parsed = parse(batch, tags_seen, {p: read_before[p] for p in map(str, batch) if p in read_before})
             times.add_parsed(parsed)
             load_each(buffer.add(parsed.visits))
             del parsed  # the buffer holds the visits now; nothing else should
@@ -301,7 +325,7 @@ def ingest_without_prefect(
         inputs,
         Path(warehouse_path),
         run_id,
-        parse=lambda paths, tags: read_and_parse(paths, tags, source_name),
+        parse=lambda paths, tags, reads: read_and_parse(paths, tags, source_name, reads),
         load=lambda path, run_id, visits: stage_and_load(path, run_id, visits, log, gated=False),
         source_name=source_name,
     )

@@ -23,7 +23,7 @@ def test_the_ingest_benchmark_runs_and_prints_its_figures(prefect_api: str) -> N
     assert result.returncode == 0, result.stderr[-3000:]
     number = r"-?\d+(?:\.\d+)?"
     for kind in ("text",):
-        for run in ("with Prefect", "without Prefect"):
+        for run in ("with Prefect", "without Prefect", "with Prefect, again", "without Prefect, again"):
             # wall s, articles/s, peak MB, read+parse s, stage s, write s, loads
             rows = re.findall(
                 rf"^{kind}\s+20 {run}\s+" + r"\s+".join([number] * 7) + r"\s*$", result.stdout, re.M
