@@ -78,6 +78,42 @@ def positive_seconds(text: str) -> float:
     return seconds
 
 
+def requests_per_second(text: str) -> float:
+    """An argparse type: requests per second per host, 0 meaning no limit."""
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of requests per second: {text!r}") from None
+    if not rate >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return rate
+
+
+def connections(text: str) -> int:
+    """An argparse type: connections per host, at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of connections: {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
+    return count
+
+
+def add_host_options(parser: argparse.ArgumentParser) -> None:
+    """--rate and --concurrency, checked before any run starts (crawl, fanout, backfill)."""
+    parser.add_argument(
+        "--rate",
+        type=requests_per_second,
+        default=None,
+        metavar="R",
+        help="requests/s per host (0 = no limit)",
+    )
+    parser.add_argument(
+        "--concurrency", type=connections, default=None, metavar="N", help="connections per host"
+    )
+
+
 SOURCE_HELP = (
     "the source of every input (see `kazinform sources`); default: the one the page's address names, "
     "else the generic parser"
@@ -105,11 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_warehouse_option(crawl)
     crawl.add_argument("--revisit", choices=("all", "due", "none"), default="due")
     crawl.add_argument("--max-pages", type=int, default=3, metavar="N", help="listing pages per edition")
-    crawl.add_argument(
-        "--rate", type=float, default=None, metavar="R", help="requests/s per host (0 = no limit)"
-    )
+    add_host_options(crawl)
     crawl.add_argument("--warc", metavar="FILE", help="also append every fetched article page to a WARC file")
-    crawl.add_argument("--concurrency", type=int, default=None, metavar="N", help="connections per host")
     crawl.add_argument(
         "--max-duration",
         type=positive_seconds,

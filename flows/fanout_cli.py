@@ -41,13 +41,10 @@ def _positive_int(text: str) -> int:
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
-    from flows.cli import _add_warehouse_option, positive_seconds
+    from flows.cli import _add_warehouse_option, add_host_options, positive_seconds
 
     _add_warehouse_option(parser)
-    parser.add_argument(
-        "--rate", type=float, default=None, metavar="R", help="requests/s per host (0 = no limit)"
-    )
-    parser.add_argument("--concurrency", type=int, default=None, metavar="N", help="connections per host")
+    add_host_options(parser)
     parser.add_argument(
         "--max-duration",
         type=positive_seconds,

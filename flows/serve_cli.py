@@ -29,22 +29,10 @@ def _minutes(text: str) -> float:
     return minutes
 
 
-def _rate(text: str) -> float:
-    try:
-        rate = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of requests per second: {text!r}") from None
-    if rate < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
-    return rate
-
-
 def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--warehouse",
-        metavar="FILE",
-        help="DuckDB file (default: $KAZINFORM_WAREHOUSE or ./warehouse.duckdb)",
-    )
+    from flows.cli import _add_warehouse_option, requests_per_second
+
+    _add_warehouse_option(parser)
     parser.add_argument(
         "--crawl-every",
         type=_minutes,
@@ -77,7 +65,7 @@ def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--crawl-rate",
-        type=_rate,
+        type=requests_per_second,
         metavar="R",
         help="requests/s per host of the scheduled crawls, 0 = no limit "
         "(default $KAZINFORM_CRAWL_RATE or the source's own: 1)",

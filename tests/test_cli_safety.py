@@ -251,6 +251,27 @@ def test_a_missing_argument_is_one_line_and_bad_usage() -> None:
     assert "sql" in line and "kazinform query --help" in line
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["crawl", "kazinform", "--rate", "-1"], "argument --rate: must be 0 or more: '-1'"),
+        (["crawl", "--rate", "nan"], "argument --rate: must be 0 or more: 'nan'"),
+        (["crawl", "--concurrency", "0"], "argument --concurrency: must be 1 or more: '0'"),
+        (["fanout", "--rate", "fast"], "argument --rate: not a number of requests per second: 'fast'"),
+        (["backfill", "kazinform", "--since", "2025-01-01", "--concurrency", "1.5"], "whole number"),
+        (["serve", "--crawl-rate", "-0.5"], "argument --crawl-rate: must be 0 or more: '-0.5'"),
+    ],
+    ids=["crawl-negative-rate", "crawl-nan-rate", "crawl-no-connection", "fanout-rate", "backfill", "serve"],
+)
+def test_a_bad_rate_or_concurrency_is_bad_usage_before_any_run(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    # no Prefect API is set or started: the option is refused before any run is prepared
+    line = assert_one_line_error(kazinform(*args, "--warehouse", str(tmp_path / "w.duckdb")), 2)
+    assert says in line, line
+    assert not (tmp_path / "w.duckdb").exists()
+
+
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_debug_shows_the_traceback_with_the_same_status(warehouses: Warehouses, where: str) -> None:
     query = ["query", "selec 1", "--warehouse", str(warehouses.queried)]
