@@ -5,6 +5,7 @@ a file that failed to parse and a file read for another source are parsed as bef
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -13,8 +14,12 @@ import pytest
 import flows.visits
 from flows.pipeline import ingest_without_prefect, write_package
 from flows.read import read_visits
+from warehouse.db import open_writer
+from warehouse.load import load_batch
 from warehouse.packages import PackageStore
 from warehouse.raw import raw_sha256
+from warehouse.stage import stage_batch
+from warehouse.visit import VisitInput
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_7da5a18f75e09145.txt"
@@ -155,3 +160,23 @@ def test_with_load_packages_waiting_every_file_is_parsed(tmp_path: Path, parses:
     parses.clear()
     assert ingest(folder, warehouse, "next") == {"not_modified": 2}
     assert parses == []
+
+
+def test_an_unchanged_copy_does_not_restore_an_article_found_deleted(
+    tmp_path: Path, parses: list[str]
+) -> None:
+    folder, warehouse = tmp_path / "in", tmp_path / "w.duckdb"
+    [path] = copies(folder, 1)
+    ingest(folder, warehouse, "first")
+    gone = VisitInput("kazinform", f"https://www.inform.kz/ru/x-{path.stem}", datetime.now(UTC), "gone")
+    gone.article_id, gone.http_status = path.stem, 404
+    with open_writer(warehouse) as connection:
+        assert load_batch(connection, "crawl", stage_batch([gone])).outcomes == ["gone"]
+    assert rows(warehouse, "select deleted from article_state") == [(True,)]
+
+    assert ingest(folder, warehouse, "same copy") == {"not_modified": 1}
+    assert rows(warehouse, "select deleted from article_state") == [(True,)]
+    # a copy that says something new is parsed, and a page that parses restores the article
+    path.write_text(path.read_text(encoding="utf-8").replace("Госвизит", "Визит", 1), encoding="utf-8")
+    assert ingest(folder, warehouse, "edited copy") == {"changed": 1}
+    assert rows(warehouse, "select deleted from article_state") == [(False,)]
