@@ -89,15 +89,15 @@ def requests_per_second(text: str) -> float:
     return rate
 
 
-def connections(text: str) -> int:
-    """An argparse type: connections per host, at least 1."""
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number, 1 or more (connections per host, pages per run…)."""
     try:
-        count = int(text)
+        number = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of connections: {text!r}") from None
-    if count < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
-    return count
+    return number
 
 
 def add_host_options(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +110,7 @@ def add_host_options(parser: argparse.ArgumentParser) -> None:
         help="requests/s per host (0 = no limit)",
     )
     parser.add_argument(
-        "--concurrency", type=connections, default=None, metavar="N", help="connections per host"
+        "--concurrency", type=positive_int, default=None, metavar="N", help="connections per host"
     )
 
 

@@ -30,16 +30,6 @@ def _day(text: str) -> datetime:
     return day if day.tzinfo else day.replace(tzinfo=UTC)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
-    return number
-
-
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
     from flows.cli import _add_warehouse_option, add_host_options, positive_seconds
 
@@ -84,6 +74,8 @@ def add_fanout_command(commands: argparse._SubParsersAction) -> None:
 
 
 def add_backfill_command(commands: argparse._SubParsersAction) -> None:
+    from flows.cli import positive_int
+
     backfill = commands.add_parser(
         "backfill",
         help="fetch a source's archive back to a date, spread over the work pool's workers",
@@ -99,7 +91,7 @@ def add_backfill_command(commands: argparse._SubParsersAction) -> None:
     )
     backfill.add_argument(
         "--pages-per-run",
-        type=_positive_int,
+        type=positive_int,
         default=PAGES_PER_STAGE_RUN,
         metavar="N",
         help=f"listing pages per stage run (default {PAGES_PER_STAGE_RUN})",
