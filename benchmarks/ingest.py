@@ -43,10 +43,12 @@ SEED = ROOT / "seeds" / "000_7da5a18f75e09145.txt"
 SEED_TITLE = "Госвизит Токаева в Москву"
 HTML_BASE_URL = "https://www.inform.kz"
 
-# The flow's closing log line (flows.ingest): "ingest stages: read and parse 33.1 s (10000 inputs);
-# stage 2.2 s; write 2.0 s (10000 visits in 3 loads, largest 4500); whole run 38.7 s"
+# The flow's closing log line (flows.ingest): "ingest stages: look-up of earlier reads 0.0 s (0 paths
+# read before); read and parse 33.1 s (10000 inputs); stage 2.2 s; write 2.0 s (10000 visits in 3
+# loads, largest 4500); whole run 38.7 s"
 _STAGES = re.compile(
-    r"stages: read and parse (?P<read_parse>[\d.]+) s \((?P<files>\d+) inputs\); "
+    r"stages: look-up of earlier reads (?P<lookup>[\d.]+) s \((?P<read_before>\d+) paths read before\); "
+    r"read and parse (?P<read_parse>[\d.]+) s \((?P<files>\d+) inputs\); "
     r"stage (?P<stage>[\d.]+) s; write (?P<write>[\d.]+) s \((?P<visits>\d+) visits in (?P<loads>\d+) loads"
 )
 

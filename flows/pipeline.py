@@ -71,6 +71,9 @@ class StageTimes:
     visits_loaded: int = 0
     loads: int = 0
     largest_load: int = 0
+    # the file ingest's look-up of each path's last read (known_before_reading); None: not made
+    lookup_s: float | None = None
+    paths_read_before: int = 0
 
     def add_parsed(self, parsed: ParsedBatch) -> None:
         self.read_parse_s += parsed.seconds
@@ -84,8 +87,13 @@ class StageTimes:
         self.largest_load = max(self.largest_load, len(report.outcomes))
 
     def describe(self, first_step: str = "read and parse") -> str:
+        looked_up = (
+            f"look-up of earlier reads {self.lookup_s:.1f} s ({self.paths_read_before} paths read before); "
+            if self.lookup_s is not None
+            else ""
+        )
         return (
-            f"stages: {first_step} {self.read_parse_s:.1f} s ({self.files} inputs); "
+            f"stages: {looked_up}{first_step} {self.read_parse_s:.1f} s ({self.files} inputs); "
             f"stage {self.stage_s:.1f} s; write {self.write_s:.1f} s "
             f"({self.visits_loaded} visits in {self.loads} loads, largest {self.largest_load})"
         )
@@ -282,7 +290,9 @@ def run_pipeline(
     summary = RunSummary(run_id=run_id, title="Ingest of files")
     times = StageTimes()
     files, problems, summary.unmatched_inputs = expand_inputs(inputs)
+    looking_up = time.perf_counter()
     tags_seen, read_before = known_before_reading(warehouse_path, files)
+    times.lookup_s, times.paths_read_before = time.perf_counter() - looking_up, len(read_before)
     buffer = LoadBuffer()
 
     def load_or_keep(ready: list[VisitInput]) -> LoadReport:

@@ -208,7 +208,8 @@ def test_the_logs_name_each_stage_with_its_duration(prefect_api: str, tmp_path: 
     assert re.search(r"read and parsed 3 files in \d+\.\d\d s", logs), logs[-3000:]
     assert re.search(r"staged 3 visits in \d+\.\d\d s, wrote them in \d+\.\d\d s", logs), logs[-3000:]
     assert re.search(
-        r"ingest stages: read and parse \d+\.\d s \(3 inputs\); stage \d+\.\d s; write \d+\.\d s "
+        r"ingest stages: look-up of earlier reads \d+\.\d s \(0 paths read before\); "
+        r"read and parse \d+\.\d s \(3 inputs\); stage \d+\.\d s; write \d+\.\d s "
         r"\(3 visits in 1 loads, largest 3\); whole run \d+\.\d s",
         logs,
     ), logs[-3000:]

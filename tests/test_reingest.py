@@ -89,6 +89,11 @@ def test_an_unchanged_folder_is_read_but_not_parsed_again(tmp_path: Path, parses
     assert all(
         seen_after > seen_before for (_, seen_before), (_, seen_after) in zip(before, after, strict=True)
     )
+    # the look-up is a stage of its own in the run's closing line
+    _, times = ingest_without_prefect([str(folder)], str(warehouse), "third")
+    assert times.paths_read_before == 5 and times.lookup_s is not None
+    assert times.describe().startswith("stages: look-up of earlier reads ")
+    assert "(5 paths read before); read and parse " in times.describe()
 
 
 def test_an_edited_file_is_parsed_and_versioned_and_put_back_is_a_change_again(
