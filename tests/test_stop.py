@@ -5,12 +5,10 @@ Prefect server, the replica over HTTP and real DuckDB files."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import signal
 import subprocess
-import time
+import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -30,20 +28,35 @@ def rows(warehouse: Path, sql: str) -> list[tuple]:
 
 
 def interrupted(
-    argv: list[str], env: dict[str, str], ready: Callable[[int], bool]
+    argv: list[str], env: dict[str, str], ready: Callable[[int, str], bool]
 ) -> subprocess.CompletedProcess[str]:
-    """Start `kazinform …`, wait until `ready(pid)` holds, send Ctrl-C (SIGINT), and wait for the end."""
+    """Start `kazinform …`, wait until `ready(pid, what it printed so far)` holds, send Ctrl-C
+    (SIGINT), and wait for the end."""
     child = subprocess.Popen(
         [KAZINFORM, *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # a shell starts background jobs with SIGINT ignored; a person at a terminal has it
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
+    printed: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    readers = [
+        threading.Thread(target=printed[name].extend, args=(stream,), daemon=True)  # line by line
+        for name, stream in (("stdout", child.stdout), ("stderr", child.stderr))
+    ]
+    for reader in readers:
+        reader.start()
     try:
-        wait_for(lambda: child.poll() is None and ready(child.pid), STARTED_WITHIN_S, "the run under way")
+        wait_for(
+            lambda: child.poll() is None and ready(child.pid, "".join(printed["stdout"] + printed["stderr"])),
+            STARTED_WITHIN_S,
+            "the run under way",
+        )
         child.send_signal(signal.SIGINT)
-        stdout, stderr = child.communicate(timeout=STOPPED_WITHIN_S)
+        child.wait(timeout=STOPPED_WITHIN_S)
+        for reader in readers:
+            reader.join(timeout=STOPPED_WITHIN_S)
     finally:
         child.kill()
+    stdout, stderr = "".join(printed["stdout"]), "".join(printed["stderr"])
     return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
 
 
@@ -60,7 +73,7 @@ def test_ctrl_c_keeps_what_the_crawl_fetched_and_the_next_crawl_does_not_fetch_i
 
     crawl = ["crawl", "kazinform", "--revisit", "none", "--warehouse", str(warehouse)]
     # 5 requests/s: ~25 s for the site's 120 articles, so Ctrl-C comes in the middle
-    first = interrupted([*crawl, "--rate", "5"], env, lambda _pid: sum(fetched().values()) >= 20)
+    first = interrupted([*crawl, "--rate", "5"], env, lambda _pid, _printed: sum(fetched().values()) >= 20)
     assert first.returncode == 130, (first.stdout[-2000:], first.stderr[-3000:])
     assert "kazinform: stopping" in first.stderr
     kept_line = next(line for line in first.stdout.splitlines() if "kept for the next run:" in line)
@@ -87,19 +100,12 @@ def test_ctrl_c_keeps_what_the_crawl_fetched_and_the_next_crawl_does_not_fetch_i
     assert rows(warehouse, "select count(*) from visits where outcome = 'created'")[0][0] == len(counts)
 
 
-def _notes_run_of(note: Path, pid: int) -> bool:
-    try:
-        return json.loads(note.read_text()).get("pid") == pid
-    except (OSError, ValueError):  # being written, or gone
-        return False
-
-
 def test_ctrl_c_stops_an_ingest_between_batches_and_keeps_what_was_read(
     prefect_api: str, tmp_path: Path
 ) -> None:
-    """8,000 text copies in batches of 500 (~8 s of reading and parsing): Ctrl-C 1.5 s after the
-    flow run started, after its first batch (~0.5 s) and before its first load (2,500 copies fill
-    one, flows.batching). What was read is loaded or kept; the rest is told as not read."""
+    """8,000 text copies in parse batches of 1,250, two to a load (flows.pipeline, flows.batching):
+    Ctrl-C as soon as the first batch is parsed (its task's log line), so it comes while the second
+    is parsed, before the first load. What was read is loaded or kept; the rest is told as not read."""
     folder = tmp_path / "copies"
     folder.mkdir()
     seed = next((ROOT / "seeds").glob("*.txt")).read_text()
@@ -107,16 +113,12 @@ def test_ctrl_c_stops_an_ingest_between_batches_and_keeps_what_was_read(
         (folder / f"{n:05d}.txt").write_text(seed.replace("\n", f" {n}\n", 1))
     warehouse = tmp_path / "warehouse.duckdb"
     store = PackageStore.for_warehouse(warehouse)
-    runs = Path(os.environ["PREFECT_HOME"]) / "kazinform-runs"  # flows.run_guard notes each run there
-    noted_at: list[float] = []
 
-    def into_the_run(pid: int) -> bool:
-        if not noted_at and any(_notes_run_of(note, pid) for note in runs.glob("*.json")):
-            noted_at.append(time.monotonic())
-        return bool(noted_at) and time.monotonic() - noted_at[0] > 1.5
+    def first_batch_parsed(_pid: int, printed: str) -> bool:
+        return re.search(r"read and parsed \d+ files in", printed) is not None
 
     ingest = ["ingest", str(folder), "--warehouse", str(warehouse)]
-    first = interrupted(ingest, child_env(), into_the_run)
+    first = interrupted(ingest, child_env(), first_batch_parsed)
     assert first.returncode == 130, (first.stdout[-2000:], first.stderr[-3000:])
     stopped = re.search(r"stopped by Ctrl-C: (\d+) files not read, for the next run", first.stdout)
     assert stopped and 0 < int(stopped[1]) < 8000, first.stdout
