@@ -189,12 +189,14 @@ def read_visits(
             visits.append(failed_visit(locator, visited_at, reason, source))
             continue
         before = read_before.get(locator) if read_before else None
-        if before is not None and _unchanged(raw, before, source):
+        sha = _sha_if_unchanged(raw, before, source) if before is not None else None
+        if before is not None and sha is not None:
             visits.append(
                 VisitInput(
-                    before.source, locator, visited_at, "not_modified", article_id=before.article_id, raw=raw
+                    before.source, locator, visited_at, "not_modified",
+                    article_id=before.article_id, raw=raw, raw_sha256=sha,
                 )
-            )
+            )  # fmt: skip
             continue
         visits.append(
             visit_from_bytes(
@@ -204,6 +206,10 @@ def read_visits(
     return visits
 
 
-def _unchanged(raw: bytes, before: FileRead, source: Source | None) -> bool:
-    """The same bytes as the path's last read, read for the same source (`--source` may name another)."""
-    return (source is None or source.name == before.source) and raw_sha256(raw) == before.raw_sha256
+def _sha_if_unchanged(raw: bytes, before: FileRead, source: Source | None) -> str | None:
+    """The sha256 of `raw` when it is that of the path's last read, read for the same source
+    (`--source` may name another); None when the file changed. Staging reuses it."""
+    if source is not None and source.name != before.source:
+        return None
+    sha = raw_sha256(raw)
+    return sha if sha == before.raw_sha256 else None

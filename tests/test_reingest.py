@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 import flows.visits
+import warehouse.stage as warehouse_stage
 from flows.pipeline import ingest_without_prefect, write_package
 from flows.read import read_visits
 from warehouse.db import open_writer
@@ -94,6 +95,27 @@ def test_an_unchanged_folder_is_read_but_not_parsed_again(tmp_path: Path, parses
     assert times.paths_read_before == 5 and times.lookup_s is not None
     assert times.describe().startswith("stages: look-up of earlier reads ")
     assert "(5 paths read before); read and parse " in times.describe()
+
+
+def test_an_unchanged_file_is_hashed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sha256 taken to compare a file with its last read is the one staging records: the bodies
+    of `not_modified` visits are not hashed a second time (flows.read, warehouse.stage)."""
+    folder, warehouse = tmp_path / "in", tmp_path / "w.duckdb"
+    edited = copies(folder, 3)[1]
+    ingest(folder, warehouse, "first")
+    edited.write_text(edited.read_text(encoding="utf-8").replace(SEED_TITLE, "Edited"), encoding="utf-8")
+    hashed_by_staging: list[int] = []
+    sha256_each = warehouse_stage.sha256_each
+
+    def counted(bodies: list[bytes]) -> list[str]:
+        hashed_by_staging.append(len(bodies))
+        return sha256_each(bodies)
+
+    monkeypatch.setattr(warehouse_stage, "sha256_each", counted)
+    assert ingest(folder, warehouse, "again") == {"not_modified": 2, "changed": 1}
+    assert sum(hashed_by_staging) == 1  # the edited file only
+    by_path = rows(warehouse, "select path, raw_sha256 from visits where run_id = 'again' order by path")
+    assert by_path == [(str(p), raw_sha256(p.read_bytes())) for p in sorted(folder.iterdir())]
 
 
 def test_an_edited_file_is_parsed_and_versioned_and_put_back_is_a_change_again(

@@ -58,9 +58,10 @@ class PackedRaw:
     size: int  # the original length
 
 
-def pack_raw(data: bytes) -> PackedRaw:
+def pack_raw(data: bytes, sha256: str | None = None) -> PackedRaw:
+    """`data` compressed; `sha256`: its hash when the caller has it already."""
     encoding, stored = encode_raw(data)
-    return PackedRaw(raw_sha256(data), encoding, stored, len(data))
+    return PackedRaw(sha256 or raw_sha256(data), encoding, stored, len(data))
 
 
 # Many bodies are hashed or compressed in chunks on a few threads: hashlib and pyarrow's zstd release

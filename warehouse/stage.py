@@ -258,9 +258,10 @@ def stage_batch(visits: Sequence[VisitInput]) -> StagedBatch:
     take, before anything is written."""
     inputs = list(visits)
     _check_records(inputs)
-    # a packed body's sha256 was taken where it was read; the others are hashed here, many at once
-    unpacked = [i for i, v in enumerate(inputs) if v.packed is None and v.raw is not None]
-    shas: list[str | None] = [v.packed.sha256 if v.packed is not None else None for v in inputs]
+    # a packed body's sha256, or one a reader took, was taken where it was read; the others are
+    # hashed here, many at once
+    shas: list[str | None] = [v.packed.sha256 if v.packed is not None else v.raw_sha256 for v in inputs]
+    unpacked = [i for i, v in enumerate(inputs) if shas[i] is None and v.raw is not None]
     for i, sha in zip(unpacked, sha256_each([inputs[i].raw for i in unpacked]), strict=True):
         shas[i] = sha
     staged_visits = stage_visits(inputs, shas)

@@ -58,11 +58,14 @@ class VisitInput:
     content_type: str | None = None
     # the body hashed and compressed where it was read (`pack`): then `raw` is None
     packed: PackedRaw | None = None
+    # sha256 of `raw`, when whoever read it has already taken it (a file compared with its last
+    # read, flows.read): staging uses it instead of hashing the body again
+    raw_sha256: str | None = None
 
     def pack(self) -> None:
         """Hold the body compressed from here on (a crawl's pages wait for their load this way)."""
         if self.raw is not None:
-            self.packed, self.raw = pack_raw(self.raw), None
+            self.packed, self.raw = pack_raw(self.raw, self.raw_sha256), None
 
     @property
     def raw_size(self) -> int | None:
