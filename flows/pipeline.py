@@ -32,8 +32,8 @@ from warehouse.visit import VisitInput
 # per task, 10,000 text copies took ~0.8 s less (3 pairs: server CPU 1.2 → 0.8 s). Two such batches
 # fill a load (flows.batching), so a stop asked while one is parsed finds the other still unloaded.
 DEFAULT_BATCH_SIZE = 1_250
-# Bytes of files per parse batch: a batch holds its files' bytes and records at once, so 500 large
-# pages (300 KB each) would hold ~400 MB; 32 MB is ~4,000 text copies or ~100 large pages.
+# Bytes of files per parse batch: a batch holds its files' bytes and records at once, so 1,250 large
+# pages (300 KB each) would hold ~1 GB; 32 MB is ~4,000 text copies or ~100 large pages.
 MAX_BATCH_FILE_BYTES = 32 * 1024 * 1024
 
 # The outcome reported for a visit whose batch was kept as a load package (not in the warehouse yet).

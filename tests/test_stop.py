@@ -28,9 +28,9 @@ def rows(warehouse: Path, sql: str) -> list[tuple]:
 
 
 def interrupted(
-    argv: list[str], env: dict[str, str], ready: Callable[[int, str], bool]
+    argv: list[str], env: dict[str, str], ready: Callable[[str], bool]
 ) -> subprocess.CompletedProcess[str]:
-    """Start `kazinform …`, wait until `ready(pid, what it printed so far)` holds, send Ctrl-C
+    """Start `kazinform …`, wait until `ready(what it printed so far)` holds, send Ctrl-C
     (SIGINT), and wait for the end."""
     child = subprocess.Popen(
         [KAZINFORM, *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -46,7 +46,7 @@ def interrupted(
         reader.start()
     try:
         wait_for(
-            lambda: child.poll() is None and ready(child.pid, "".join(printed["stdout"] + printed["stderr"])),
+            lambda: child.poll() is None and ready("".join(printed["stdout"] + printed["stderr"])),
             STARTED_WITHIN_S,
             "the run under way",
         )
@@ -73,7 +73,7 @@ def test_ctrl_c_keeps_what_the_crawl_fetched_and_the_next_crawl_does_not_fetch_i
 
     crawl = ["crawl", "kazinform", "--revisit", "none", "--warehouse", str(warehouse)]
     # 5 requests/s: ~25 s for the site's 120 articles, so Ctrl-C comes in the middle
-    first = interrupted([*crawl, "--rate", "5"], env, lambda _pid, _printed: sum(fetched().values()) >= 20)
+    first = interrupted([*crawl, "--rate", "5"], env, lambda _printed: sum(fetched().values()) >= 20)
     assert first.returncode == 130, (first.stdout[-2000:], first.stderr[-3000:])
     assert "kazinform: stopping" in first.stderr
     kept_line = next(line for line in first.stdout.splitlines() if "kept for the next run:" in line)
@@ -114,7 +114,7 @@ def test_ctrl_c_stops_an_ingest_between_batches_and_keeps_what_was_read(
     warehouse = tmp_path / "warehouse.duckdb"
     store = PackageStore.for_warehouse(warehouse)
 
-    def first_batch_parsed(_pid: int, printed: str) -> bool:
+    def first_batch_parsed(printed: str) -> bool:
         return re.search(r"read and parsed \d+ files in", printed) is not None
 
     ingest = ["ingest", str(folder), "--warehouse", str(warehouse)]
