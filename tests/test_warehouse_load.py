@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import gc
+from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import warehouse.load as load_module
 from test_warehouse_support import ARTICLE_ID, T0, URL, bare, later, make_record, parsed, rows, writer
+from warehouse.db import VACUUM_BELOW_VISITS, open_writer
 from warehouse.load import ArticleEvent, load_batch
 from warehouse.raw import raw_page_bytes, raw_sha256
+from warehouse.visit import VisitInput
 
 
 def test_new_article_is_created_with_version_1_visit_and_raw_bytes(tmp_path: Path) -> None:
@@ -340,3 +344,43 @@ def test_change_rows_store_no_text_and_the_view_reads_it_from_the_versions(tmp_p
         [(old_body, new_body)] = rows(conn, "select old_value, new_value from article_changes")
         assert old_body == make_record().body
         assert new_body == "Новый текст статьи."
+
+
+def _failed_fetches(count: int, at: datetime) -> list[VisitInput]:
+    return [
+        VisitInput(
+            source="kazinform",
+            locator=f"https://www.inform.kz/ru/material-{i:06d}",
+            visited_at=at,
+            status="failed",
+            error="timed out",
+        )
+        for i in range(count)
+    ]
+
+
+def _visit_row_groups(conn: duckdb.DuckDBPyConnection) -> list[int]:
+    """Rows of each row group of `visits`, in order."""
+    sizes = conn.execute(
+        "SELECT sum(count) FROM pragma_storage_info('visits') WHERE column_id = 0 AND column_path = '[0]' "
+        "GROUP BY row_group_id ORDER BY row_group_id"
+    ).fetchall()
+    return [int(size) for (size,) in sizes]
+
+
+def test_large_loads_commit_without_the_vacuum_and_a_small_one_merges_what_they_left(tmp_path: Path) -> None:
+    # With DuckDB's vacuum at every commit the second large load would merge both into one row
+    # group (2,048 + 2,053 rows reach twice the first): each large load would rewrite the last.
+    path = tmp_path / "warehouse.duckdb"
+    for minutes, count in ((0, VACUUM_BELOW_VISITS), (10, VACUUM_BELOW_VISITS + 5)):
+        with open_writer(path) as conn:
+            load_batch(conn, "large", _failed_fetches(count, later(minutes)))
+    with open_writer(path) as conn:
+        assert _visit_row_groups(conn) == [VACUUM_BELOW_VISITS, VACUUM_BELOW_VISITS + 5]
+        # 100 visits: enough to make the commit checkpoint (warehouse.db's checkpoint_threshold)
+        load_batch(conn, "small", _failed_fetches(100, later(20)))
+        assert _visit_row_groups(conn) == [2 * VACUUM_BELOW_VISITS + 105]
+        assert rows(conn, "select run_id, count(*) from visits group by run_id order by run_id") == [
+            ("large", 2 * VACUUM_BELOW_VISITS + 5),
+            ("small", 100),
+        ]

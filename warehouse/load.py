@@ -71,7 +71,7 @@ import pyarrow.compute as pc
 
 from parsers.record import TRACKED_FIELDS
 from warehouse import merge_sql as sql
-from warehouse.db import grow_writer_memory
+from warehouse.db import grow_writer_memory, vacuum_for_load
 from warehouse.field_hashes import HASH_TYPE
 from warehouse.outbox import write_outbox
 from warehouse.stage import StagedBatch, in_row_groups, stage_batch
@@ -214,6 +214,7 @@ def _load_staged(
         write_outbox(conn, run_id, base, result.event_rows)
         if package is not None:
             conn.execute(sql.RECORD_PACKAGE, [package.package_id, run_id, len(staged), package.staged_at])
+        vacuum_for_load(conn, len(staged))  # the commit checkpoints (warehouse.db)
         conn.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended the transaction itself
