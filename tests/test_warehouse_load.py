@@ -348,14 +348,7 @@ def test_change_rows_store_no_text_and_the_view_reads_it_from_the_versions(tmp_p
 
 def _failed_fetches(count: int, at: datetime) -> list[VisitInput]:
     return [
-        VisitInput(
-            source="kazinform",
-            locator=f"https://www.inform.kz/ru/material-{i:06d}",
-            visited_at=at,
-            status="failed",
-            error="timed out",
-        )
-        for i in range(count)
+        bare("failed", at, article_id=None, locator=f"{URL}-{i:06d}", error="timed out") for i in range(count)
     ]
 
 

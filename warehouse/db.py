@@ -35,7 +35,7 @@ without it; a 100,000-file `kazinform ingest` wrote in 19.1 s instead of 26.4 s 
 0.4–0.6 s each instead of up to 3.4 s), peaked at 439 MB instead of 514 MB (without Prefect), and
 left a 560 MB file instead of 1,021 MB (the rewritten blocks stay in the file, free). Without any
 vacuum, though, every commit leaves about one partly filled 256 KB block per table it writes to:
-200 commits of 20 rows grew a file by 203 blocks (~50 MB) where the vacuum kept it flat. So writers
+200 commits of 20 rows grew a file by 203 used blocks (~50 MB), by 19 with the vacuum. So writers
 checkpoint without the vacuum (`max_vacuum_tasks = 0`), and a load of fewer than
 `VACUUM_BELOW_VISITS` visits turns it on for its own commit (`vacuum_for_load`), which then merges
 the small row groups left by every earlier load too. A load of that many visits or more writes
@@ -83,8 +83,6 @@ WRITER_SETTINGS: tuple[str, ...] = (
 # A load of fewer visits than this merges small row groups at its commit (see the module docstring):
 # DuckDB's own line between a small row group and the rest (its vector size).
 VACUUM_BELOW_VISITS = 2_048
-# DuckDB's default for max_vacuum_tasks (per table and checkpoint).
-_DUCKDB_VACUUM_TASKS = 100
 # DuckDB memory of a writer connection. DuckDB's default (80% of the machine) let its working set
 # grow with the warehouse during loads: an ingest of 40,000 text copies peaked at 1,006 MB, 646 MB
 # at 256 MB with the same write time. At 128 MB: 10,000 copies 564–610 → 497–505 MB (write time
@@ -236,8 +234,7 @@ def vacuum_for_load(conn: duckdb.DuckDBPyConnection, visits: int) -> None:
     """Set the vacuum of the commit of a load of `visits` visits: on below VACUUM_BELOW_VISITS,
     off otherwise (see the module docstring). Set for every load: one connection may load several
     batches (waiting load packages, then its own)."""
-    tasks = _DUCKDB_VACUUM_TASKS if visits < VACUUM_BELOW_VISITS else 0
-    conn.execute(f"SET max_vacuum_tasks = {tasks}")
+    conn.execute("RESET max_vacuum_tasks" if visits < VACUUM_BELOW_VISITS else "SET max_vacuum_tasks = 0")
 
 
 def grow_writer_memory(conn: duckdb.DuckDBPyConnection, insert_bytes: int) -> None:
