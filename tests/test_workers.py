@@ -68,8 +68,12 @@ def stage_runs(warehouse: Path) -> list[Any]:
 
 
 def submitted_by(worker_log: str) -> set[str]:
-    """Flow run ids a worker says it submitted (its own output)."""
-    return set(re.findall(r"[Ss]ubmitting flow run '([0-9a-f-]{36})'", worker_log))
+    """Flow run ids a worker says it submitted (its own output). Two workers polling one pool may
+    both start submitting the same run; the server lets one through and the other logs that it
+    aborted the submission: that run is not the second worker's."""
+    submitting = set(re.findall(r"[Ss]ubmitting flow run '([0-9a-f-]{36})'", worker_log))
+    aborted = set(re.findall(r"Aborted submission of flow run '([0-9a-f-]{36})'", worker_log))
+    return submitting - aborted
 
 
 def test_a_crawl_fans_out_over_two_workers_and_equals_one_process(prefect_api: str, tmp_path: Path) -> None:
