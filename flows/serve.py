@@ -17,7 +17,8 @@ for a work pool (`kazinform deploy --pool NAME`: `prefect worker start --pool NA
 Intervals are minutes (fractions allowed). A scheduled crawl stops starting requests when its next
 run is due (`max_duration_s` = its interval; what is left is asked for by the next run), and a
 scheduled deployment runs one run at a time: a run that comes due while the previous one still works is
-cancelled, not queued (so a slow site cannot pile crawls up).
+cancelled, not queued (so a slow site cannot pile crawls up). Runs a killed serve left in flight
+are ended when the next serve starts (`end_runs_of_a_gone_serve`), which frees their slots.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -363,6 +365,8 @@ def serve_deployments(*deployments: RunnerDeployment, **options: Any) -> None:
     from prefect import serve
 
     from_pools(deployments)
+    for line in end_runs_of_a_gone_serve(deployments):
+        print(f"kazinform: {line}", file=sys.stderr, flush=True)
     serve(*deployments, **options)
 
 
@@ -378,6 +382,55 @@ def from_pools(deployments: Sequence[RunnerDeployment]) -> None:
                 continue
             if existing.work_pool_name:
                 client.delete_deployment(existing.id)
+
+
+# Runs a served deployment still has in flight when a serve starts (a served deployment runs only in
+# the serving process, so they belong to a serve that is gone).
+IN_FLIGHT_STATES = ("PENDING", "RUNNING", "CANCELLING")
+
+
+def end_runs_of_a_gone_serve(deployments: Sequence[RunnerDeployment]) -> list[str]:
+    """Give a final state to the runs an earlier serve left in flight: Crashed, or Cancelled when
+    they were being cancelled. A serve killed outright (SIGKILL, out of memory, the machine
+    restarted) leaves its runs Pending or Running, and each holds its deployment's concurrency slot
+    for as long as Prefect's lease lasts (5 min): every scheduled crawl-new of the next serve would
+    be cancelled as "busy" until then. The final state releases the slot at once. One serve per
+    Prefect API: a second serve started beside a live one ends the first one's runs. Returns one
+    line per run ended."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Cancelled, Crashed
+
+    in_flight = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in IN_FLIGHT_STATES]))
+    ended: list[str] = []
+    with get_client(sync_client=True) as client:
+        for deployment in deployments:
+            try:
+                existing = client.read_deployment_by_name(f"{deployment.flow_name}/{deployment.name}")
+            except ObjectNotFound:
+                continue
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    deployment_id=FlowRunFilterDeploymentId(any_=[existing.id]), state=in_flight
+                )
+            )
+            for run in runs:
+                was = run.state.name if run.state else "?"
+                message = f"left {was} by a `kazinform serve` that is gone; ended by the next one"
+                cancelling = run.state is not None and run.state.type == StateType.CANCELLING
+                final = Cancelled(message=message) if cancelling else Crashed(message=message)
+                client.set_flow_run_state(run.id, final, force=True)
+                ended.append(
+                    f"run {run.name} of {deployment.name}, left {was} by an earlier serve: now {final.name}"
+                )
+    return ended
 
 
 def schedule_lines(plans: list[DeploymentPlan]) -> list[str]:

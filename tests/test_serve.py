@@ -344,6 +344,52 @@ def test_ctrl_c_marks_the_crawl_in_flight(prefect_api: str, replica, tmp_path: P
     print(f"stopped {seconds:.1f} s after Ctrl-C; the run in flight ended {after.state.name}")
 
 
+async def _pending_run(deployment_id: uuid.UUID) -> Any:
+    """A run of the deployment moved to Pending, as a serve's runner does before it starts the run's
+    process: the server hands it the deployment's concurrency slot with a 5-minute lease."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Pending
+
+    async with get_client() as client:
+        run = await client.create_flow_run_from_deployment(deployment_id)
+        await client.set_flow_run_state(run.id, Pending())
+        return await client.read_flow_run(run.id)
+
+
+def test_a_serve_killed_outright_does_not_hold_up_the_next(prefect_api: str, replica, tmp_path: Path) -> None:
+    """A serve killed (SIGKILL, out of memory) just after its runner moved a crawl-new run to Pending
+    leaves that run holding crawl-new's one slot, before the run's own process could note it (so
+    no later command knows it crashed). The next serve ends it, and its own scheduled crawl runs
+    instead of being cancelled as busy until the slot's lease runs out (5 min)."""
+    from flows.serve import to_deployments
+
+    site, base_url = replica
+    warehouse = tmp_path / "warehouse.duckdb"
+    settings = ServeSettings(crawl_every_min=0.25, crawl_rate=0)
+    (plan,) = [p for p in deployment_plans(warehouse, settings) if p.name == "crawl-new"]
+    (deployment,) = to_deployments([plan])
+    deployment_id = deployment.apply()
+    left = asyncio.run(_pending_run(deployment_id))
+    assert left.state.is_pending(), left.state  # it holds the slot: no process will ever end it
+
+    flags = ["--crawl-every", "0.25", "--crawl-rate", "0", "--revisit-every", "60", "--inbox-every", "60"]
+    env = child_env(KAZINFORM_BASE_URL=base_url)
+    with running(serve_args(warehouse, *flags), tmp_path / "serve.log", env) as serve:
+
+        def completed_run() -> Any:
+            serve.alive()
+            runs = runs_of(deployment_id, warehouse)
+            return next((r for r in runs if r.state and r.state.is_completed()), None)
+
+        run = wait_for(completed_run, RUN_DONE_WITHIN_S, f"a completed crawl-new run ({serve.log})")
+        status, _ = serve.interrupt(signal.SIGINT)
+    assert status == 0, serve.output()[-3000:]
+    assert run.auto_scheduled
+    (ended,) = [r for r in runs_of(deployment_id) if r.id == left.id]
+    assert ended.state.is_crashed() and "`kazinform serve` that is gone" in (ended.state.message or ""), ended.state
+    assert f"run {left.name} of crawl-new, left Pending by an earlier serve: now Crashed" in serve.output()
+
+
 # --- kazinform deploy --pool + a process worker ---------------------------------------------
 
 
