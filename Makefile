@@ -27,7 +27,7 @@ lint: $(STAMP)
 
 # Every benchmark, each printing its method and figures. Those that run flows start (or reuse) a
 # local Prefect server, as `kazinform` does. The scale benchmark runs at 4,000 articles without its
-# one-connection baseline here (~20 min; its defaults take well over an hour: run it alone for those).
+# one-connection baseline here (~25 min; its defaults take well over an hour: run it alone for those).
 bench: $(STAMP)
 	$(TEST_ENV) $(VENV)/bin/python benchmarks/parse.py
 	$(TEST_ENV) $(VENV)/bin/python benchmarks/load.py

@@ -386,7 +386,8 @@ def test_a_serve_killed_outright_does_not_hold_up_the_next(prefect_api: str, rep
     assert status == 0, serve.output()[-3000:]
     assert run.auto_scheduled
     (ended,) = [r for r in runs_of(deployment_id) if r.id == left.id]
-    assert ended.state.is_crashed() and "`kazinform serve` that is gone" in (ended.state.message or ""), ended.state
+    assert ended.state.is_crashed(), ended.state
+    assert "`kazinform serve` that is gone" in (ended.state.message or ""), ended.state
     assert f"run {left.name} of crawl-new, left Pending by an earlier serve: now Crashed" in serve.output()
 
 
