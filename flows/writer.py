@@ -70,6 +70,8 @@ SERVER_ERROR_MAX_PAUSE_S = 0.2
 def server_error_pause(errors_so_far: int) -> float:
     """The pause before asking again after the `errors_so_far`-th 5xx answer (1, 2, …)."""
     return min(SERVER_ERROR_FIRST_PAUSE_S * 2 ** (errors_so_far - 1), SERVER_ERROR_MAX_PAUSE_S)
+
+
 # Renew the lease at 3/4 of its length, as Prefect's own helper does.
 RENEW_AFTER_S = LEASE_SECONDS * 0.75
 
@@ -125,7 +127,10 @@ def ensure_writer_limit(logger: Logger) -> None:
         logger.warning(
             "the Prefect concurrency limit %s has %d slots and is %s; writers rely on the file lock "
             "beyond it (set it to %d slot, active, to queue them)",
-            WRITER_LIMIT, limit.limit, state, WRITER_SLOTS,
+            WRITER_LIMIT,
+            limit.limit,
+            state,
+            WRITER_SLOTS,
         )
 
 
@@ -252,7 +257,10 @@ def writer_slot(wait: float, logger: Logger) -> Iterator[None]:
     holder = _lease_holder()
     client = _client_for(api_url)
     body: dict[str, Any] = {
-        "names": [WRITER_LIMIT], "slots": 1, "mode": "concurrency", "lease_duration": LEASE_SECONDS,
+        "names": [WRITER_LIMIT],
+        "slots": 1,
+        "mode": "concurrency",
+        "lease_duration": LEASE_SECONDS,
     }
     if holder is not None:
         body["holder"] = holder.model_dump(mode="json")  # type: ignore[attr-defined]
@@ -282,8 +290,10 @@ def writer_slot(wait: float, logger: Logger) -> Iterator[None]:
     lease_id = granted["lease_id"]
     stop_renewing = threading.Event()
     renewer = threading.Thread(
-        target=_renew_until_stopped, args=(client, lease_id, stop_renewing, logger),
-        name="writer-slot-lease", daemon=True,
+        target=_renew_until_stopped,
+        args=(client, lease_id, stop_renewing, logger),
+        name="writer-slot-lease",
+        daemon=True,
     )
     renewer.start()
     try:
@@ -296,7 +306,9 @@ def writer_slot(wait: float, logger: Logger) -> Iterator[None]:
         except Exception as error:  # the lease runs out by itself; the batch is written
             logger.warning(
                 "the %s slot could not be released (%s); it frees itself within %.0f s",
-                WRITER_LIMIT, _first_line(error), LEASE_SECONDS,
+                WRITER_LIMIT,
+                _first_line(error),
+                LEASE_SECONDS,
             )
 
 
@@ -315,7 +327,8 @@ def _renew_until_stopped(client: object, lease_id: str, stop: threading.Event, l
         except Exception as error:
             logger.warning(
                 "the %s slot's lease could not be renewed (%s); the write goes on under the file lock",
-                WRITER_LIMIT, _first_line(error),
+                WRITER_LIMIT,
+                _first_line(error),
             )
             return
 
@@ -345,7 +358,8 @@ def open_gated_writer(
         except SlotUnavailable as reason:
             logger.warning(
                 "the %s slot could not be had: %s; this batch waits for the warehouse file alone",
-                WRITER_LIMIT, reason,
+                WRITER_LIMIT,
+                reason,
             )
             gated = False
         else:
@@ -358,5 +372,8 @@ def open_gated_writer(
             released_at = _now()
             logger.info(
                 "wrote under the %s slot: waited %.2f s for it, held it %s → %s",
-                WRITER_LIMIT, slot_wait, taken_at, released_at,
+                WRITER_LIMIT,
+                slot_wait,
+                taken_at,
+                released_at,
             )
