@@ -27,7 +27,7 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -370,16 +370,24 @@ def serve_deployments(*deployments: RunnerDeployment, **options: Any) -> None:
     serve(*deployments, **options)
 
 
-def from_pools(deployments: Sequence[RunnerDeployment]) -> None:
-    from prefect.client.orchestration import get_client
+def _registered(
+    client: Any, deployments: Sequence[RunnerDeployment]
+) -> Iterator[tuple[RunnerDeployment, Any]]:
+    """Each deployment that the API already holds under its name, with the API's copy of it."""
     from prefect.exceptions import ObjectNotFound
 
+    for deployment in deployments:
+        try:
+            yield deployment, client.read_deployment_by_name(f"{deployment.flow_name}/{deployment.name}")
+        except ObjectNotFound:
+            continue
+
+
+def from_pools(deployments: Sequence[RunnerDeployment]) -> None:
+    from prefect.client.orchestration import get_client
+
     with get_client(sync_client=True) as client:
-        for deployment in deployments:
-            try:
-                existing = client.read_deployment_by_name(f"{deployment.flow_name}/{deployment.name}")
-            except ObjectNotFound:
-                continue
+        for _, existing in _registered(client, deployments):
             if existing.work_pool_name:
                 client.delete_deployment(existing.id)
 
@@ -405,17 +413,12 @@ def end_runs_of_a_gone_serve(deployments: Sequence[RunnerDeployment]) -> list[st
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
-    from prefect.exceptions import ObjectNotFound
     from prefect.states import Cancelled, Crashed
 
     in_flight = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in IN_FLIGHT_STATES]))
     ended: list[str] = []
     with get_client(sync_client=True) as client:
-        for deployment in deployments:
-            try:
-                existing = client.read_deployment_by_name(f"{deployment.flow_name}/{deployment.name}")
-            except ObjectNotFound:
-                continue
+        for deployment, existing in _registered(client, deployments):
             runs = client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
                     deployment_id=FlowRunFilterDeploymentId(any_=[existing.id]), state=in_flight
