@@ -48,6 +48,8 @@ class CrawlRun:
     peak_rss_mb: float  # of the crawl process alone
     stages: dict[str, float]  # stage name → seconds, as the flow logged them ({} when it did not)
     stages_line: str | None
+    file_mb: float = 0.0  # the warehouse file after the crawl
+    used_mb: float = 0.0  # of it, blocks in use (the rest: blocks a checkpoint rewrote, free for reuse)
 
 
 def run_crawl(
@@ -75,7 +77,17 @@ def run_crawl(
     found = _STAGES_LINE.search(usage.stdout + "\n" + usage.stderr)
     line = found.group("stages").strip() if found else None
     stages = {m["name"]: float(m["seconds"]) for m in _STAGE_SECONDS.finditer(line or "")}
-    return CrawlRun(usage.seconds, usage.peak_rss_mb, stages, line)
+    file_mb, used_mb = warehouse_size(warehouse)
+    return CrawlRun(usage.seconds, usage.peak_rss_mb, stages, line, file_mb, used_mb)
+
+
+def warehouse_size(warehouse: Path) -> tuple[float, float]:
+    """(file size, size of the blocks in use) in MB."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        block_size, used_blocks = connection.execute(
+            "SELECT block_size, used_blocks FROM pragma_database_size()"
+        ).fetchall()[0]
+    return warehouse.stat().st_size / 1e6, block_size * used_blocks / 1e6
 
 
 def describe_stages(run: CrawlRun) -> str:
@@ -163,7 +175,8 @@ def main() -> None:
         print(
             f"crawl {number}: command wall {run.wall_s:.1f} s for {pages} article pages = "
             f"{pages / run.wall_s:.0f} pages/s; fetching span {span:.1f} s = {pages / span:.0f} pages/s; "
-            f"{fetched / 1e6:.1f} MB fetched; peak RSS {run.peak_rss_mb:.0f} MB"
+            f"{fetched / 1e6:.1f} MB fetched; peak RSS {run.peak_rss_mb:.0f} MB; "
+            f"warehouse file {run.file_mb:.1f} MB ({run.used_mb:.1f} MB in use)"
         )
         print(f"  {describe_stages(run)}")
     print(

@@ -42,10 +42,11 @@ def test_crawl_benchmark_runs_and_prints_its_figures(prefect_api: str, tmp_path:
     for number in (1, 2):
         line = re.search(
             rf"crawl {number}: command wall [\d.]+ s for 100 article pages = \d+ pages/s; "
-            r"fetching span [\d.]+ s = \d+ pages/s; [\d.]+ MB fetched; peak RSS (\d+) MB",
+            r"fetching span [\d.]+ s = \d+ pages/s; [\d.]+ MB fetched; peak RSS (\d+) MB; "
+            r"warehouse file ([\d.]+) MB \(([\d.]+) MB in use\)",
             out,
         )
-        assert line and int(line[1]) > 0, out
+        assert line and int(line[1]) > 0 and 0 < float(line[3]) <= float(line[2]), out
     assert len(re.findall(r"^  stage times", out, re.MULTILINE)) == 2, out
     assert "crawl 2 outcomes: not_modified 97, changed 2, gone 1," in out, out
     assert re.search(r"peak RSS of each crawl, its own: \d+ MB and \d+ MB", out), out
