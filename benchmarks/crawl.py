@@ -48,8 +48,8 @@ class CrawlRun:
     peak_rss_mb: float  # of the crawl process alone
     stages: dict[str, float]  # stage name → seconds, as the flow logged them ({} when it did not)
     stages_line: str | None
-    file_mb: float = 0.0  # the warehouse file after the crawl
-    used_mb: float = 0.0  # of it, blocks in use (the rest: blocks a checkpoint rewrote, free for reuse)
+    file_mb: float  # the warehouse file after the crawl
+    used_mb: float  # of it, blocks in use (the rest: blocks a checkpoint rewrote, free for reuse)
 
 
 def run_crawl(

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from warehouse.arrow_memory import POOL_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOW_POOL = (
     "import pyarrow as pa; before = pa.default_memory_pool().backend_name; import flows.ingest; "
@@ -17,9 +19,9 @@ SHOW_POOL = (
 
 
 def _pools(env_pool: str | None) -> list[str]:
-    env = {key: value for key, value in os.environ.items() if key != "ARROW_DEFAULT_MEMORY_POOL"}
+    env = {key: value for key, value in os.environ.items() if key != POOL_ENV}
     if env_pool is not None:
-        env["ARROW_DEFAULT_MEMORY_POOL"] = env_pool
+        env[POOL_ENV] = env_pool
     done = subprocess.run(
         [sys.executable, "-c", SHOW_POOL], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
